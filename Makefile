@@ -1,0 +1,53 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Everything installs into .venv; the stamp makes both idempotent (re-install only when
+# the dependency lists change).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mlci-installed
+DEMO_DIR ?=
+
+.PHONY: install demo test lint typecheck-links bench clean system-deps
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+
+# torch==2.13.0 is pinned in sample_project/requirements.txt: an unpinned torch would pull
+# several GB of CUDA packages.
+$(STAMP): $(PY) pyproject.toml sample_project/requirements.txt
+	$(PY) -m pip install --quiet -r sample_project/requirements.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The end-to-end tests drive the real binary through tmux.
+system-deps:
+	@command -v tmux >/dev/null 2>&1 || { \
+		echo "installing tmux"; \
+		(apt-get update -qq && apt-get install -y -qq tmux) >/dev/null || \
+		{ echo "tmux is needed for the end-to-end tests: install it with your package manager"; exit 1; }; }
+
+demo: install
+	$(VENV)/bin/mlci demo $(DEMO_DIR) --open
+
+# mypy resolves `mlci.engine` through these links (see [tool.mypy] in pyproject.toml).
+typecheck-links:
+	@mkdir -p .typecheck/mlci
+	@ln -sfn ../../engine .typecheck/mlci/engine
+	@ln -sfn ../../tui .typecheck/mlci/tui
+
+lint: install typecheck-links
+	$(VENV)/bin/ruff check engine tui tests bench
+	$(VENV)/bin/mypy -p mlci.engine
+	PYTHONPATH=.typecheck $(VENV)/bin/lint-imports
+
+test: lint system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

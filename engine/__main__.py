@@ -1,0 +1,3 @@
+from mlci.engine.cli import main
+
+raise SystemExit(main())

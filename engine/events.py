@@ -1,0 +1,415 @@
+"""The engine's event vocabulary: every fact the loop reports, as a frozen dataclass.
+
+This module is the contract between the headless engine and its three consumers
+(the Textual app, the plain printer of `mlci watch`, and `--json` output). It is kept
+small and free of behaviour on purpose: a consumer should be able to render the whole
+stream from these types alone. Nothing here imports anything heavier than the stdlib.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ChangeDetected",
+    "CiJob",
+    "CiRun",
+    "CiStatus",
+    "Event",
+    "GateReport",
+    "GateResult",
+    "GitState",
+    "GpuDevice",
+    "GpuProcess",
+    "GpuSample",
+    "MetricPoint",
+    "Notice",
+    "OutputLines",
+    "PlanMade",
+    "PushProgress",
+    "TestOutcome",
+    "TestResult",
+    "Tier",
+    "TierFinished",
+    "TierStale",
+    "TierStarted",
+    "Trigger",
+    "Verdict",
+    "event_from_json",
+    "event_to_json",
+]
+
+
+class Tier(enum.StrEnum):
+    """The three test tiers, in the order they gate each other."""
+
+    CODE = "code"
+    """Unit tests of preprocessing, features and model code: seconds."""
+    DATA = "data"
+    """Data tests (schema, nulls, ranges, duplicates, leakage, drift): minutes."""
+    MODEL = "model"
+    """Stale DVC stages in quick mode, then the model gates: minutes to hours."""
+
+
+TIER_ORDER: tuple[Tier, ...] = (Tier.CODE, Tier.DATA, Tier.MODEL)
+"""Tiers in gating order: a red tier holds every tier after it."""
+
+
+class Verdict(enum.StrEnum):
+    """How a tier run ended."""
+
+    PASSED = "passed"
+    """Every test passed (and, for the model tier, every stage succeeded)."""
+    FAILED = "failed"
+    """At least one test or stage failed."""
+    ERROR = "error"
+    """The run could not be carried out (collection error, missing tool, crash)."""
+    CANCELLED = "cancelled"
+    """Killed because a newer change superseded it, or the user cancelled it."""
+    TIMED_OUT = "timed_out"
+    """Killed, with its process group, at the tier's timeout."""
+    HELD = "held"
+    """Not run because an earlier tier is red."""
+
+    @property
+    def is_green(self) -> bool:
+        return self is Verdict.PASSED
+
+
+class TestOutcome(enum.StrEnum):
+    """A single test's outcome, as pytest reports it."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ERROR = "error"
+    XFAILED = "xfailed"
+    XPASSED = "xpassed"
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a tier runs: the rule that matched and the paths that matched it."""
+
+    tier: Tier
+    rule: str
+    """The trigger pattern, DVC dependency or event ("dep of stage train", "HEAD moved")."""
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeDetected:
+    """A coalesced set of changes in the watched project (one per burst)."""
+
+    paths: tuple[str, ...]
+    """Project-relative POSIX paths whose content changed."""
+    head_moved: bool = False
+    """HEAD changed (commit, checkout, rebase)."""
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class PlanMade:
+    """What will run for a change set, and why."""
+
+    plan_id: int
+    tiers: tuple[Tier, ...]
+    triggers: tuple[Trigger, ...]
+    stages: tuple[str, ...] = ()
+    """For the model tier: the DVC stages that are stale, in pipeline order."""
+    changed: tuple[str, ...] = ()
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class TierStarted:
+    run_id: int
+    tier: Tier
+    plan_id: int
+    command: tuple[str, ...] = ()
+    full: bool = False
+    """Model tier only: full training rather than quick mode."""
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class TierFinished:
+    run_id: int
+    tier: Tier
+    verdict: Verdict
+    duration_s: float
+    passed: int = 0
+    failed: int = 0
+    reason: str = ""
+    """In words, for anything that is not a plain pass or fail (timeout, held, crash)."""
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class TierStale:
+    """The model tier's current run no longer matches the tree; it finishes, then reruns once."""
+
+    tier: Tier
+    run_id: int
+    changes_since_start: int
+
+
+@dataclass(frozen=True)
+class OutputLines:
+    """A batch of output lines from a running tier (batched so consumers never see one per line)."""
+
+    tier: Tier
+    run_id: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test's result, from pytest's own reports (not scraped from the terminal)."""
+
+    __test__ = False
+
+    tier: Tier
+    run_id: int
+    nodeid: str
+    outcome: TestOutcome
+    duration_s: float
+    longrepr: str = ""
+    """The failure text, empty for a pass."""
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One training metric value, followed live from the MLflow run."""
+
+    mlflow_run_id: str
+    key: str
+    step: int
+    value: float
+    timestamp_ms: int = 0
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate check: its value, threshold and verdict, with the reason in words."""
+
+    gate: str
+    """The gate family: performance, regression, latency, size, fairness, behavioral."""
+    check: str
+    """What exactly was checked, e.g. "accuracy >= 0.92" or "p99_ms"."""
+    passed: bool
+    value: float | None
+    threshold: float | None
+    reason: str
+    details: tuple[str, ...] = ()
+    """Extra lines for the details view (failing behavioral cases, per-group figures)."""
+
+
+@dataclass(frozen=True)
+class GateReport:
+    results: tuple[GateResult, ...]
+    model_uri: str = ""
+    baseline: str = ""
+    """Where the regression baseline came from ("champion v3", "main metrics", or "")."""
+    at: float = field(default_factory=_now)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    pid: int
+    used_memory_mib: float | None
+    name: str = ""
+    ours: bool = False
+    """The process belongs to the tier mlci is running (its process group)."""
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    index: int
+    name: str
+    utilization_pct: float | None
+    memory_used_mib: float | None
+    memory_total_mib: float | None
+    temperature_c: float | None
+    power_w: float | None
+    power_limit_w: float | None
+    processes: tuple[GpuProcess, ...] = ()
+    status: str = ""
+    """Empty when the device answered; otherwise why its figures are missing ("GPU is lost")."""
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    """One NVML sample of every GPU; `status` is set, and `devices` empty, when there is none."""
+
+    devices: tuple[GpuDevice, ...]
+    status: str = ""
+    """Empty when sampling worked; otherwise one line saying why there is no GPU data."""
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class GitState:
+    branch: str | None
+    """None on a detached HEAD."""
+    head: str
+    """Short SHA of HEAD, empty in a repository with no commit."""
+    upstream: str | None = None
+    ahead: int = 0
+    behind: int = 0
+    dirty: tuple[str, ...] = ()
+    """Paths with uncommitted changes (staged, unstaged or untracked)."""
+    operation: str | None = None
+    """A git operation in progress: merge, rebase, cherry-pick, revert, bisect."""
+
+    @property
+    def detached(self) -> bool:
+        return self.branch is None
+
+
+@dataclass(frozen=True)
+class PushProgress:
+    stage: str
+    """"check", "push" or "done"."""
+    message: str
+    percent: float | None = None
+    ok: bool | None = None
+    """None while in flight; True or False once it is done."""
+
+
+@dataclass(frozen=True)
+class CiJob:
+    name: str
+    status: str
+    conclusion: str | None = None
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class CiRun:
+    provider: str
+    run_id: str
+    name: str
+    status: str
+    """queued, in_progress or completed (GitLab statuses are mapped onto these)."""
+    conclusion: str | None
+    url: str = ""
+    jobs: tuple[CiJob, ...] = ()
+
+
+@dataclass(frozen=True)
+class CiStatus:
+    sha: str
+    runs: tuple[CiRun, ...]
+    message: str = ""
+    """Why following stopped or has nothing to show (no token, no network)."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know that is not an error of a run (polling fallback, store down)."""
+
+    level: str
+    """"info", "warning" or "error"."""
+    text: str
+    source: str = ""
+
+
+Event = (
+    ChangeDetected
+    | PlanMade
+    | TierStarted
+    | TierFinished
+    | TierStale
+    | OutputLines
+    | TestResult
+    | MetricPoint
+    | GateReport
+    | GpuSample
+    | GitState
+    | PushProgress
+    | CiStatus
+    | Notice
+)
+"""Every event the engine can emit."""
+
+_EVENT_TYPES: Mapping[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (
+        ChangeDetected,
+        PlanMade,
+        TierStarted,
+        TierFinished,
+        TierStale,
+        OutputLines,
+        TestResult,
+        MetricPoint,
+        GateReport,
+        GpuSample,
+        GitState,
+        PushProgress,
+        CiStatus,
+        Notice,
+    )
+}
+
+_NESTED: Mapping[str, type[Any]] = {
+    "triggers": Trigger,
+    "results": GateResult,
+    "devices": GpuDevice,
+    "processes": GpuProcess,
+    "runs": CiRun,
+    "jobs": CiJob,
+}
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict of an event, tagged with its type name."""
+    payload = dataclasses.asdict(event)
+    payload["type"] = type(event).__name__
+    return payload
+
+
+def _rebuild(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        nested = _NESTED.get(f.name)
+        if nested is not None and isinstance(value, list):
+            value = tuple(_rebuild(nested, item) for item in value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif f.name == "tier" and value is not None:
+            value = Tier(value)
+        elif f.name == "verdict":
+            value = Verdict(value)
+        elif f.name == "outcome":
+            value = TestOutcome(value)
+        kwargs[f.name] = value
+    if cls is PlanMade and "tiers" in kwargs:
+        kwargs["tiers"] = tuple(Tier(t) for t in kwargs["tiers"])
+    return cls(**kwargs)
+
+
+def event_from_json(data: Mapping[str, Any]) -> Event:
+    """The inverse of `event_to_json`, used by the TUI when it follows a headless engine."""
+    cls = _EVENT_TYPES[str(data["type"])]
+    event: Event = _rebuild(cls, data)
+    return event

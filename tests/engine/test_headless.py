@@ -1,0 +1,62 @@
+"""The engine is headless: no engine module pulls in Textual or Rich, and `mlci --help` stays light."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlci.engine
+import mlci.engine.commands
+import pytest
+from mlci.engine.cli import COMMANDS
+
+ENGINE_MODULES = sorted(
+    [f"mlci.engine.{m.name}" for m in pkgutil.iter_modules(mlci.engine.__path__) if m.name != "__main__"]
+    + [f"mlci.engine.commands.{m.name}" for m in pkgutil.iter_modules(mlci.engine.commands.__path__)]
+)
+HEAVY = ("textual", "rich")
+
+
+@pytest.mark.parametrize("module", ENGINE_MODULES)
+def test_engine_module_imports_without_textual_or_rich(module: str) -> None:
+    code = (
+        f"import sys, {module}\n"
+        f"bad = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"{module} imported {result.stdout.strip()}"
+
+
+def test_mlci_help_lists_every_subcommand_and_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "from mlci.engine.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('mlflow','dvc','torch','sklearn','git','textual','pandas') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "HEAVY=\n" in result.stdout or result.stdout.rstrip().endswith("HEAVY=")
+    for command in COMMANDS:
+        assert f"    {command.name}" in result.stdout
+
+
+def test_every_listed_subcommand_exists() -> None:
+    commands_dir = Path(mlci.engine.commands.__file__).parent
+    for command in COMMANDS:
+        assert (commands_dir / f"{command.module}.py").is_file(), f"mlci {command.name} is listed but missing"
+        result = subprocess.run(
+            [sys.executable, "-m", "mlci.engine", command.name, "--help"], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"usage: mlci {command.name}" in result.stdout
+
+
+def test_unknown_subcommand_is_an_error() -> None:
+    result = subprocess.run([sys.executable, "-m", "mlci.engine", "frobnicate"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr

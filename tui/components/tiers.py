@@ -1,0 +1,117 @@
+"""The tier panel: each tier's status, duration, last trigger and a stale mark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from mlci.engine.events import (
+    PlanMade,
+    Tier,
+    TierFinished,
+    TierStale,
+    TierStarted,
+    Verdict,
+)
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from mlci.engine.events import Event
+    from rich.console import RenderableType
+
+__all__ = ["TierPanel", "TierRow"]
+
+_STATUS_STYLE = {
+    "idle": ("○ idle", "dim"),
+    "queued": ("◌ queued", "cyan"),
+    "running": ("◐ running", "bold cyan"),
+    Verdict.PASSED.value: ("● passed", "bold green"),
+    Verdict.FAILED.value: ("✖ failed", "bold red"),
+    Verdict.ERROR.value: ("✖ error", "bold red"),
+    Verdict.TIMED_OUT.value: ("⏱ timed out", "bold red"),
+    Verdict.CANCELLED.value: ("◌ cancelled", "yellow"),
+    Verdict.HELD.value: ("⏸ held", "yellow"),
+}
+
+
+@dataclass(frozen=True)
+class TierRow:
+    """What the panel shows for one tier."""
+
+    tier: Tier
+    status: str = "idle"
+    duration_s: float | None = None
+    trigger: str = ""
+    """Why it last ran, in words: the rule and the first path."""
+    counts: str = ""
+    stale: int = 0
+    """Changes since the running model tier started (it finishes, then reruns once)."""
+    reason: str = ""
+
+
+class TierPanel(Widget):
+    """The configured tiers in gating order, updated from engine events."""
+
+    DEFAULT_CSS = """
+    TierPanel {
+        height: auto;
+        border: round $primary;
+        border-title-color: $text;
+        padding: 0 1;
+    }
+    """
+
+    rows: reactive[tuple[TierRow, ...]] = reactive((), always_update=True)
+    """One row per configured tier."""
+
+    def __init__(self, tiers: tuple[Tier, ...], *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.set_reactive(TierPanel.rows, tuple(TierRow(t) for t in tiers))
+        self.border_title = "Tiers"
+
+    def _update(self, tier: Tier, **changes: object) -> None:
+        self.rows = tuple(replace(r, **changes) if r.tier is tier else r for r in self.rows)  # type: ignore[arg-type]
+
+    def row(self, tier: Tier) -> TierRow | None:
+        return next((r for r in self.rows if r.tier is tier), None)
+
+    def handle(self, event: Event) -> None:
+        """Fold one engine event into the rows."""
+        if isinstance(event, PlanMade):
+            for trigger in event.triggers:
+                first = trigger.paths[0] if trigger.paths else ""
+                more = f" +{len(trigger.paths) - 1}" if len(trigger.paths) > 1 else ""
+                self._update(trigger.tier, trigger=f"{trigger.rule}: {first}{more}" if first else trigger.rule)
+            for tier in event.tiers:
+                row = self.row(tier)
+                if row is not None and row.status != "running":
+                    self._update(tier, status="queued")
+        elif isinstance(event, TierStarted):
+            self._update(event.tier, status="running", stale=0, reason="", duration_s=None)
+        elif isinstance(event, TierFinished):
+            counts = f"{event.passed} passed, {event.failed} failed" if (event.passed or event.failed) else ""
+            self._update(event.tier, status=event.verdict.value, duration_s=event.duration_s, counts=counts,
+                         reason=event.reason)
+        elif isinstance(event, TierStale):
+            self._update(event.tier, stale=event.changes_since_start)
+
+    def render(self) -> RenderableType:
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column("tier", width=6)
+        table.add_column("status", width=12)
+        table.add_column("time", width=7, justify="right")
+        table.add_column("why", ratio=1, overflow="ellipsis", no_wrap=True)
+        for row in self.rows:
+            label, style = _STATUS_STYLE.get(row.status, (row.status, ""))
+            status = Text(label, style=style)
+            if row.stale:
+                status.append(f" stale ({row.stale})", style="bold yellow")
+            duration = f"{row.duration_s:.1f}s" if row.duration_s is not None else ""
+            why = row.reason or row.counts or row.trigger or "—"
+            table.add_row(Text(row.tier.value, style="bold"), status, duration, Text(why, style="dim"))
+            if row.trigger and (row.reason or row.counts):
+                table.add_row("", "", "", Text(f"why: {row.trigger}", style="dim italic"))
+        return table

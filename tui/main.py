@@ -1,0 +1,37 @@
+"""`mlci-tui [PATH]`: open the dashboard on a project.
+
+Only the stdlib, PyYAML and Textual are imported before the first frame; a malformed
+config is reported (file, line, what is wrong) with exit code 2 before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlci-tui", description="The mlci dashboard for an ML project.")
+    parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
+    args = parser.parse_args(argv)
+
+    from mlci.engine.config import load_config
+    from mlci.engine.errors import MlciError
+
+    try:
+        config = load_config(args.path)
+    except MlciError as exc:
+        print(f"mlci-tui: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+    from mlci.tui.app import MlciApp
+
+    result = MlciApp(config).run()
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
