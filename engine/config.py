@@ -271,7 +271,7 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
             tiers[tier] = base[0]
         else:
             continue
-        for key in ("tests", "triggers", "timeout"):
+        for key in ("tests", "triggers", "timeout", *(("stages",) if tier is Tier.MODEL else ())):
             dotted = f"tiers.{tier.value}.{key}"
             if dotted not in origins:
                 origins[dotted] = (

@@ -29,10 +29,20 @@ __all__ = ["SANDBOX_DIR", "build_sandbox", "sample_project_source", "tool_env"]
 SANDBOX_DIR = ".sandbox"
 """Inside the sandbox: the bare git remote and the DVC remote, excluded from git."""
 
-_COPY_IGNORE = shutil.ignore_patterns(
-    "__pycache__", "*.pyc", ".pytest_cache", ".testmondata*", "mlflow.db", "mlruns", "mlartifacts",
-    ".mlci", ".dvc", "data", "models", "metrics.json", "*.egg-info",
-)
+_ANYWHERE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".testmondata*", "*.egg-info")
+_TOP_LEVEL = frozenset({"mlflow.db", "mlruns", "mlartifacts", ".mlci", ".dvc", ".git", "data", "models",
+                        "metrics.json", "dvc.lock"})
+"""What a run of the sample project leaves behind: the sandbox makes its own."""
+
+
+def _copy_ignore(source: Path) -> Callable[[str, list[str]], set[str]]:
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        ignored = set(_ANYWHERE(directory, names))
+        if Path(directory) == source:
+            ignored |= _TOP_LEVEL.intersection(names)
+        return ignored
+
+    return ignore
 
 
 def sample_project_source() -> Path:
@@ -108,7 +118,7 @@ def build_sandbox(target: Path | str, *, progress: Callable[[str], None] = print
         raise MlciError(f"demo: {root} is not empty; give a new or empty directory")
     source = sample_project_source()
     root.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, root, ignore=_COPY_IGNORE, dirs_exist_ok=True)
+    shutil.copytree(source, root, ignore=_copy_ignore(source), dirs_exist_ok=True)
     # Reference statistics for the drift test are part of the project, not DVC data.
     if (source / "data" / "reference").is_dir():
         shutil.copytree(source / "data" / "reference", root / "data" / "reference")
@@ -128,8 +138,9 @@ def build_sandbox(target: Path | str, *, progress: Callable[[str], None] = print
     with (root / ".git" / "info" / "exclude").open("a", encoding="utf-8") as exclude:
         exclude.write(f"\n# mlci demo: the local git and DVC remotes\n/{SANDBOX_DIR}/\n")
     steps.dvc("dvc init", "init", "-q")
-    steps.dvc("DVC remote", "remote", "add", "-d", "local", str(dvc_remote))
-    steps.dvc("DVC analytics off", "config", "core.analytics", "false")
+    # The remote is a path on this machine: it goes in the untracked config.local, as a user's would.
+    steps.dvc("DVC remote", "remote", "add", "--local", "-d", "local", str(dvc_remote))
+    steps.dvc("DVC analytics off", "config", "--local", "core.analytics", "false")
     steps.run(
         "generate the data", sys.executable, "-m", "credit.generate", "--out", "data/raw/credit.csv",
         env={"PYTHONPATH": str(root / "src")},
