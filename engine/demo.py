@@ -104,9 +104,10 @@ def _register_champion(root: Path, tracking_uri: str, model_name: str) -> str:
     from mlflow.tracking import MlflowClient
 
     run_info = json.loads((root / "models" / "train_run.json").read_text(encoding="utf-8"))
-    run_id = run_info["mlflow_run_id"]
+    # MLflow 3 keeps a logged model apart from its run's artifacts: register it by its own URI.
+    source = run_info.get("logged_model_uri") or f"runs:/{run_info['mlflow_run_id']}/model"
     mlflow.set_tracking_uri(tracking_uri)
-    version = mlflow.register_model(f"runs:/{run_id}/model", model_name)
+    version = mlflow.register_model(source, model_name)
     MlflowClient(tracking_uri).set_registered_model_alias(model_name, "champion", version.version)
     return str(version.version)
 
