@@ -8,6 +8,7 @@ engine in worker threads, after the first frame is painted.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, ClassVar
 
 from mlci.engine.events import GitState
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
     from mlci.engine.config import Config
     from mlci.engine.events import Event
 
-__all__ = ["EngineEvent", "MlciApp"]
+__all__ = ["HEAVY_MODULES", "EngineEvent", "MlciApp"]
+
+HEAVY_MODULES = ("mlflow", "dvc", "torch", "sklearn", "pandas", "git")
+"""Libraries that cost 0.1 to 2.7 s to import: none may be loaded before the first frame."""
 
 
 class EngineEvent(Message):
@@ -54,6 +58,8 @@ class MlciApp(App[int]):
         super().__init__()
         self.config = config
         self.project_name = config.root.name
+        self.heavy_at_first_paint: tuple[str, ...] | None = None
+        """Which of HEAVY_MODULES were imported when the first frame was painted (for tests)."""
 
     def compose(self) -> ComposeResult:
         header = GitHeader(id="git-header")
@@ -71,6 +77,11 @@ class MlciApp(App[int]):
 
     def on_mount(self) -> None:
         self.title = f"mlci · {self.project_name}"
+        # The engine (and with it dvc, mlflow, ...) starts only once the first frame is up.
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self.heavy_at_first_paint = tuple(sorted(m for m in HEAVY_MODULES if m in sys.modules))
         self.refresh_git_state()
 
     @work(thread=True, exclusive=True, group="git")

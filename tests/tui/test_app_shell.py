@@ -1,0 +1,77 @@
+"""The dashboard's frame: git state in the header, the configured tiers, keys in the footer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mlci.engine.config import load_config
+from mlci.tui.app import MlciApp
+from mlci.tui.components.header import GitHeader
+from mlci.tui.components.tiers import TierPanel
+
+
+def git_project(root: Path, *, data: bool = True) -> Path:
+    (root / "tests" / "unit").mkdir(parents=True)
+    if data:
+        (root / "tests" / "data").mkdir()
+    (root / "tests" / "unit" / "test_ok.py").write_text("def test_ok():\n    assert True\n")
+    subprocess.run(["git", "init", "-q", "-b", "feature"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], cwd=root, check=True)
+    (root / "notes.txt").write_text("uncommitted\n")
+    return root
+
+
+async def test_header_and_tiers_show_the_project(tmp_path: Path) -> None:
+    root = git_project(tmp_path / "proj")
+    app = MlciApp(load_config(root))
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if app.query_one(GitHeader).state is not None:
+                break
+        header = str(app.query_one(GitHeader).render())
+        assert "proj" in header
+        assert "⎇ feature" in header
+        assert "1 uncommitted" in header
+        assert [r.tier.value for r in app.query_one(TierPanel).rows] == ["code", "data"]
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+async def test_a_folder_outside_git_says_so(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    app = MlciApp(load_config(tmp_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)
+        assert "not a git repository" in str(app.query_one(GitHeader).render())
+
+
+def test_first_frame_is_painted_before_any_heavy_import(tmp_path: Path) -> None:
+    root = git_project(tmp_path / "proj")
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    script = (
+        "import asyncio, sys\n"
+        "from mlci.engine.config import load_config\n"
+        "from mlci.tui.app import MlciApp\n"
+        "async def main():\n"
+        "    app = MlciApp(load_config(sys.argv[1]))\n"
+        "    async with app.run_test(size=(120, 36)) as pilot:\n"
+        "        while app.heavy_at_first_paint is None:\n"
+        "            await pilot.pause(0.02)\n"
+        "        print('HEAVY=' + ','.join(app.heavy_at_first_paint))\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY=\n" in result.stdout
+
+
+def test_malformed_config_stops_the_tui_with_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "mlci.yaml").write_text("tiers:\n  code:\n    timeout: never\n")
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run([str(bin_dir / "mlci-tui"), str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("mlci.yaml:3: tiers.code.timeout must be a number of seconds, got a string ('never')")
