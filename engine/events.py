@@ -140,6 +140,8 @@ class TierStarted:
     command: tuple[str, ...] = ()
     full: bool = False
     """Model tier only: full training rather than quick mode."""
+    mlflow_run_id: str = ""
+    """Model tier only: the MLflow run mlci created for the stages (they log into it); "" otherwise."""
     at: float = field(default_factory=_now)
 
 
@@ -154,6 +156,8 @@ class TierFinished:
     reason: str = ""
     """In words, for anything that is not a plain pass or fail (timeout, held, crash)."""
     at: float = field(default_factory=_now)
+    plan_id: int = 0
+    """The plan this run served (a held tier has no TierStarted that would say so); 0 when unknown."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,10 @@ class GateResult:
     reason: str
     details: tuple[str, ...] = ()
     """Extra lines for the details view (failing behavioral cases, per-group figures)."""
+    metric: str = ""
+    """Performance and regression checks: the metric's name as the gate file spells it."""
+    baseline: float | None = None
+    """Regression checks: the baseline's value of the metric (`value` is the candidate's)."""
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,24 @@ Read-only by construction: nothing here writes to the working tree, the index or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlci.engine.events import GitState
 
-__all__ = ["OPERATION_MARKERS", "find_git_dir", "operation_in_progress", "read_git_state"]
+if TYPE_CHECKING:
+    import git
+
+__all__ = [
+    "OPERATION_MARKERS",
+    "Commit",
+    "Outgoing",
+    "find_git_dir",
+    "operation_in_progress",
+    "outgoing_commits",
+    "read_git_state",
+]
 
 OPERATION_MARKERS: tuple[tuple[str, str], ...] = (
     ("rebase-merge", "rebase"),
@@ -78,3 +91,49 @@ def read_git_state(root: Path) -> GitState | None:
     return GitState(
         branch=branch, head=head, upstream=upstream, ahead=ahead, behind=behind, dirty=dirty, operation=operation
     )
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit as the push confirmation lists it."""
+
+    sha: str
+    """Short SHA."""
+    subject: str
+    author: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """The commits a push of `branch` to `remote` would send, judged from the local remote-tracking refs."""
+
+    remote_ref: str
+    """The remote-tracking ref compared against (`origin/main`); empty for a new branch."""
+    commits: tuple[Commit, ...]
+    """Newest first, at most `limit` of them."""
+    total: int
+    """How many commits would be sent in all (may exceed len(commits))."""
+
+    @property
+    def new_branch(self) -> bool:
+        return not self.remote_ref
+
+
+def outgoing_commits(repo: git.Repo, remote: str, branch: str, *, limit: int = 50) -> Outgoing:
+    """The commits on `branch` that `remote` does not have yet, as far as the last fetch knows.
+
+    For a branch the remote already has, that is `<remote>/<branch>..<branch>`; for a new
+    branch, every commit not on any of the remote's refs (what `git push` would upload).
+    """
+    tracking = f"refs/remotes/{remote}/{branch}"
+    exists = bool(repo.git.for_each_ref(tracking, format="%(refname)"))
+    if exists:
+        selector = [f"{remote}/{branch}..refs/heads/{branch}"]
+        remote_ref = f"{remote}/{branch}"
+    else:
+        selector = [f"refs/heads/{branch}", "--not", f"--remotes={remote}"]
+        remote_ref = ""
+    total = int(repo.git.rev_list("--count", *selector))
+    log = repo.git.log(f"--max-count={limit}", "--format=%h%x00%s%x00%an", *selector)
+    commits = tuple(Commit(*line.split("\x00", 2)) for line in log.splitlines() if line)
+    return Outgoing(remote_ref=remote_ref, commits=commits, total=total)

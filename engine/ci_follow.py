@@ -1,0 +1,417 @@
+"""Follow the remote CI runs of a commit through the provider's REST API (GitHub Actions, GitLab CI).
+
+GitHub: `GET /repos/{owner}/{repo}/actions/runs?head_sha={sha}`, then each run's
+`/actions/runs/{id}/jobs`. GitLab: `GET /projects/{path}/pipelines?sha={sha}`, then each
+pipeline's `/pipelines/{id}/jobs`. GitLab statuses are mapped onto GitHub's
+(queued, in_progress, completed + conclusion) so one event type describes both.
+
+The token comes from the environment (or `gh auth token`) and is sent in a header only:
+it is never printed, logged, or kept in an exception message (`CiFollowError` scrubs it).
+Polling a remote API is the only way to follow it; the interval backs off while nothing
+changes. Only the stdlib (urllib) is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlci.engine.errors import MlciError
+from mlci.engine.events import CiJob, CiRun, CiStatus
+
+__all__ = [
+    "GITHUB_API_ENV",
+    "GITLAB_API_ENV",
+    "CiFollowError",
+    "CiTarget",
+    "fetch_status",
+    "find_token",
+    "follow",
+    "follow_after_push",
+    "make_target",
+    "overall_result",
+    "parse_remote_url",
+    "target_for_repo",
+    "token_hint",
+]
+
+GITHUB_API_ENV = "MLCI_GITHUB_API_URL"
+"""Overrides the GitHub API base URL (GitHub Enterprise, or a local server in tests)."""
+GITLAB_API_ENV = "MLCI_GITLAB_API_URL"
+"""Overrides the GitLab API base URL (a self-managed instance, or a local server in tests)."""
+
+PROVIDERS = ("github", "gitlab")
+
+_SUCCESSFUL = frozenset({"success", "skipped", "neutral"})
+"""Conclusions that do not make the commit red."""
+
+_GITLAB_STATUS: Mapping[str, tuple[str, str | None]] = {
+    "created": ("queued", None),
+    "waiting_for_resource": ("queued", None),
+    "preparing": ("queued", None),
+    "pending": ("queued", None),
+    "scheduled": ("queued", None),
+    "waiting_for_callback": ("in_progress", None),
+    "running": ("in_progress", None),
+    "success": ("completed", "success"),
+    "failed": ("completed", "failure"),
+    "canceled": ("completed", "cancelled"),
+    "canceling": ("in_progress", None),
+    "skipped": ("completed", "skipped"),
+    # A manual job waits for a person; following it would never end, so it counts as done.
+    "manual": ("completed", "action_required"),
+}
+"""GitLab pipeline and job statuses as (status, conclusion) in GitHub's terms."""
+
+
+class CiFollowError(MlciError):
+    """Following is not possible (no token, no network, the API refused); nothing else is affected.
+
+    Exit code 3, so a script can tell "could not follow" from "the run failed" (1).
+    """
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class CiTarget:
+    """Where a commit's CI runs live."""
+
+    provider: str
+    """"github" or "gitlab"."""
+    api_url: str
+    project: str
+    """owner/repo on GitHub; the full namespace path on GitLab (group/sub/project)."""
+
+
+_SCP_URL = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")
+
+
+def parse_remote_url(url: str) -> tuple[str, str]:
+    """(host, project path) of a git remote URL: `git@host:o/r.git`, `https://host/o/r.git`, `ssh://...`."""
+    url = url.strip()
+    if "://" in url:
+        parsed = urllib.parse.urlsplit(url)
+        host, path = parsed.hostname or "", parsed.path
+    else:
+        match = _SCP_URL.match(url)
+        if match is None:
+            raise MlciError(f"cannot tell the CI project from the remote URL {_strip_credentials(url)!r}")
+        host, path = match["host"], match["path"]
+    path = path.strip("/").removesuffix(".git")
+    if not host or "/" not in path:
+        raise MlciError(f"cannot tell the CI project from the remote URL {_strip_credentials(url)!r}")
+    return host, path
+
+
+def _strip_credentials(url: str) -> str:
+    return re.sub(r"://[^/@\s]+@", "://***@", url)
+
+
+def _default_api_url(provider: str, host: str) -> str:
+    if provider == "github":
+        override = os.environ.get(GITHUB_API_ENV)
+        if override:
+            return override.rstrip("/")
+        return "https://api.github.com" if host in ("github.com", "") else f"https://{host}/api/v3"
+    override = os.environ.get(GITLAB_API_ENV)
+    if override:
+        return override.rstrip("/")
+    return f"https://{host or 'gitlab.com'}/api/v4"
+
+
+def make_target(remote_url: str, *, provider: str | None = None, project: str | None = None) -> CiTarget:
+    """The CI target of a remote URL; the provider is guessed from the host unless given."""
+    host = ""
+    if project is None:
+        host, project = parse_remote_url(remote_url)
+    elif remote_url:
+        try:
+            host, _ = parse_remote_url(remote_url)
+        except MlciError:
+            host = ""
+    if provider is None:
+        if "github" in host:
+            provider = "github"
+        elif "gitlab" in host:
+            provider = "gitlab"
+        else:
+            raise MlciError(f"cannot tell the CI provider from the host {host!r}: pass --provider github|gitlab")
+    if provider not in PROVIDERS:
+        raise MlciError(f"unknown CI provider {provider!r} (expected github or gitlab)")
+    return CiTarget(provider=provider, api_url=_default_api_url(provider, host), project=project)
+
+
+def find_token(provider: str, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """The API token: GITHUB_TOKEN, GH_TOKEN or `gh auth token` for GitHub; GITLAB_TOKEN for GitLab."""
+    env = os.environ if environ is None else environ
+    names = ("GITHUB_TOKEN", "GH_TOKEN") if provider == "github" else ("GITLAB_TOKEN",)
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    if provider == "github" and shutil.which("gh"):
+        try:
+            done = subprocess.run(["gh", "auth", "token"], capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        token = done.stdout.strip()
+        return token if done.returncode == 0 and token else None
+    return None
+
+
+def token_hint(provider: str) -> str:
+    if provider == "github":
+        return "no GitHub token: set GITHUB_TOKEN or GH_TOKEN, or log in with `gh auth login`"
+    return "no GitLab token: set GITLAB_TOKEN (a token with read_api scope)"
+
+
+class _Api:
+    """A tiny JSON client that keeps the token out of every message it produces."""
+
+    def __init__(self, target: CiTarget, token: str, *, timeout: float = 20.0) -> None:
+        self.target = target
+        self._token = token
+        self._timeout = timeout
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"User-Agent": "mlci", "Accept": "application/json"}
+        if self.target.provider == "github":
+            headers["Accept"] = "application/vnd.github+json"
+            headers["X-GitHub-Api-Version"] = "2022-11-28"
+            headers["Authorization"] = f"Bearer {self._token}"
+        else:
+            headers["PRIVATE-TOKEN"] = self._token
+        return headers
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def get(self, path: str, query: Mapping[str, str] | None = None) -> Any:
+        url = f"{self.target.api_url}{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        request = urllib.request.Request(url, headers=self._headers())
+        name = "GitHub" if self.target.provider == "github" else "GitLab"
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            hint = " (is the token valid, with access to the repository?)" if exc.code in (401, 403, 404) else ""
+            raise CiFollowError(self.scrub(f"{name} API answered {exc.code} {exc.reason} for {path}{hint}")) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise CiFollowError(self.scrub(f"cannot reach the {name} API at {self.target.api_url}: {reason}")) from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise CiFollowError(f"the {name} API sent something that is not JSON for {path}") from None
+
+
+def _github_runs(api: _Api, sha: str) -> tuple[CiRun, ...]:
+    owner_repo = api.target.project
+    data = api.get(f"/repos/{owner_repo}/actions/runs", {"head_sha": sha, "per_page": "100"})
+    runs = []
+    for run in data.get("workflow_runs", []):
+        jobs_data = api.get(f"/repos/{owner_repo}/actions/runs/{run['id']}/jobs", {"per_page": "100"})
+        jobs = tuple(
+            CiJob(
+                name=str(job.get("name", "")),
+                status=str(job.get("status", "")),
+                conclusion=job.get("conclusion"),
+                url=str(job.get("html_url") or ""),
+            )
+            for job in jobs_data.get("jobs", [])
+        )
+        runs.append(
+            CiRun(
+                provider="github",
+                run_id=str(run["id"]),
+                name=str(run.get("name") or run.get("display_title") or run["id"]),
+                status=str(run.get("status", "")),
+                conclusion=run.get("conclusion"),
+                url=str(run.get("html_url") or ""),
+                jobs=jobs,
+            )
+        )
+    return tuple(runs)
+
+
+def _gitlab_state(status: str) -> tuple[str, str | None]:
+    return _GITLAB_STATUS.get(status, ("in_progress", None))
+
+
+def _gitlab_runs(api: _Api, sha: str) -> tuple[CiRun, ...]:
+    project = urllib.parse.quote(api.target.project, safe="")
+    pipelines = api.get(f"/projects/{project}/pipelines", {"sha": sha, "per_page": "100"})
+    runs = []
+    for pipeline in pipelines:
+        jobs_data = api.get(f"/projects/{project}/pipelines/{pipeline['id']}/jobs", {"per_page": "100"})
+        jobs = []
+        for job in jobs_data:
+            status, conclusion = _gitlab_state(str(job.get("status", "")))
+            stage = f"{job['stage']}: " if job.get("stage") else ""
+            jobs.append(
+                CiJob(
+                    name=f"{stage}{job.get('name', '')}",
+                    status=status,
+                    conclusion=conclusion,
+                    url=str(job.get("web_url") or ""),
+                )
+            )
+        status, conclusion = _gitlab_state(str(pipeline.get("status", "")))
+        runs.append(
+            CiRun(
+                provider="gitlab",
+                run_id=str(pipeline["id"]),
+                name=f"pipeline #{pipeline.get('iid', pipeline['id'])} ({pipeline.get('source', 'push')})",
+                status=status,
+                conclusion=conclusion,
+                url=str(pipeline.get("web_url") or ""),
+                jobs=tuple(jobs),
+            )
+        )
+    return tuple(runs)
+
+
+def fetch_status(target: CiTarget, sha: str, token: str) -> CiStatus:
+    """One look at the runs of `sha`. Raises CiFollowError (token-free message) when the API cannot answer."""
+    api = _Api(target, token)
+    try:
+        runs = _github_runs(api, sha) if target.provider == "github" else _gitlab_runs(api, sha)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CiFollowError(api.scrub(f"unexpected answer from the {target.provider} API: missing {exc}")) from None
+    return CiStatus(sha=sha, runs=runs)
+
+
+def overall_result(status: CiStatus) -> bool | None:
+    """True when every run completed green, False when any completed red, None while any is unfinished."""
+    if not status.runs:
+        return None
+    if any(run.status != "completed" for run in status.runs):
+        return None
+    return all((run.conclusion or "") in _SUCCESSFUL for run in status.runs)
+
+
+def follow(
+    target: CiTarget,
+    sha: str,
+    token: str | None,
+    *,
+    emit: Callable[[CiStatus], None],
+    interval: float = 5.0,
+    max_interval: float = 60.0,
+    appear_timeout: float = 300.0,
+    once: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], object] = time.sleep,
+) -> CiStatus:
+    """Poll until every run of `sha` has completed, emitting a CiStatus whenever something changed.
+
+    Args:
+        interval: First wait between polls; it grows by half while nothing changes, up to
+            `max_interval`, and drops back when something does.
+        appear_timeout: How long to wait for a first run to appear after the push.
+        once: Look once, emit, and return.
+        should_stop: Checked between polls (the TUI sets it when the user moves on).
+        sleep: How to wait between polls; the TUI passes a `threading.Event.wait` so that
+            stopping does not wait out the interval.
+
+    Raises:
+        CiFollowError: No token, no network, the API refused, or no run appeared in time.
+            An empty-runs CiStatus with the reason in `message` is emitted first.
+    """
+
+    def give_up(message: str) -> CiFollowError:
+        emit(CiStatus(sha=sha, runs=(), message=message))
+        return CiFollowError(message)
+
+    if not token:
+        raise give_up(token_hint(target.provider) + "; not following the remote run")
+    started = time.monotonic()
+    wait = interval
+    last: CiStatus | None = None
+    while True:
+        try:
+            status = fetch_status(target, sha, token)
+        except CiFollowError as exc:
+            raise give_up(f"{exc}; not following the remote run") from None
+        if status != last:
+            emit(status)
+            wait = interval
+        else:
+            wait = min(max_interval, wait * 1.5)
+        last = status
+        if once or overall_result(status) is not None or should_stop():
+            return status
+        if not status.runs and time.monotonic() - started > appear_timeout:
+            raise give_up(
+                f"no CI run for {sha[:12]} after {appear_timeout:.0f} s: is the workflow installed (mlci ci init)?"
+            )
+        sleep(wait)
+
+
+def target_for_repo(
+    root: Path, *, remote: str = "origin", provider: str | None = None, project: str | None = None
+) -> CiTarget:
+    """The CI target named by a repository's remote URL (or by `project`, when the URL cannot say)."""
+    import git
+
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise MlciError(f"not a git repository: {root}") from None
+    with repo:
+        try:
+            url = str(repo.git.remote("get-url", remote))
+        except git.GitCommandError:
+            url = ""
+    if not url and not project:
+        raise MlciError(f"no remote named {remote!r} to tell the CI project from: pass --remote or --project")
+    return make_target(url, provider=provider, project=project)
+
+
+def follow_after_push(
+    root: Path,
+    sha: str,
+    *,
+    emit: Callable[[CiStatus], None],
+    remote: str = "origin",
+    stop: threading.Event | None = None,
+    interval: float = 5.0,
+) -> CiStatus | None:
+    """Follow the runs a push started, for the dashboard: it never raises.
+
+    Whatever stops it (no token, no network, a remote that is no CI provider) is emitted
+    as a CiStatus whose `message` says so; nothing else is affected. Setting `stop` ends
+    the wait between polls at once.
+    """
+    stop = stop if stop is not None else threading.Event()
+    try:
+        target = target_for_repo(root, remote=remote)
+        return follow(
+            target,
+            sha,
+            find_token(target.provider),
+            emit=emit,
+            interval=interval,
+            should_stop=stop.is_set,
+            sleep=stop.wait,
+        )
+    except CiFollowError:
+        return None  # its message has been emitted already
+    except MlciError as exc:
+        emit(CiStatus(sha=sha, runs=(), message=f"{exc}; not following the remote run"))
+        return None

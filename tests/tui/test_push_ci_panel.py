@@ -1,0 +1,322 @@
+"""The push confirmation screen and the push & CI panel, in small host apps.
+
+The flow host below is wired the way the dashboard wires them: `p` plans the push in a
+thread, the confirmation shows it, and the push runs in a thread worker that posts its
+progress as messages, so the app stays usable while git works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mlci.engine.errors import MlciError
+from mlci.engine.events import CiJob, CiRun, CiStatus, PushProgress
+from mlci.engine.gitstate import Commit
+from mlci.engine.push import PushPlan, plan_push, push_branch
+from mlci.tui.components.ci_panel import CiPanel
+from mlci.tui.components.push_screen import PushConfirmScreen, PushDecision
+from textual import work
+from textual.app import App, ComposeResult
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from tests.gitrepos import commit, git, isolated_git, make_repo
+
+SIZE = (120, 36)
+
+
+def _plan(**changes: object) -> PushPlan:
+    values: dict[str, object] = {
+        "root": Path("/project"),
+        "branch": "feature/scaling",
+        "remote": "origin",
+        "remote_url": "git@github.com:acme/credit.git",
+        "head": "4f1c2e9a7b3d5c6e8f90a1b2c3d4e5f6a7b8c9d0",
+        "commits": (
+            Commit("4f1c2e9", "scale features before training", "Ada Tester"),
+            Commit("9b0d3a1", "add a unit test for the scaler", "Ada Tester"),
+        ),
+        "total_commits": 2,
+        "new_branch": True,
+        "upstream": None,
+        "uncommitted": 3,
+    }
+    values.update(changes)
+    return PushPlan(**values)  # type: ignore[arg-type]
+
+
+class ScreenHost(App[None]):
+    """Opens the confirmation at once and keeps what it was dismissed with."""
+
+    def __init__(self, plan: PushPlan, *, no_verify: bool = False) -> None:
+        super().__init__()
+        self.plan = plan
+        self.no_verify = no_verify
+        self.decisions: list[PushDecision | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("dashboard")
+
+    def on_mount(self) -> None:
+        self.push_screen(PushConfirmScreen(self.plan, no_verify=self.no_verify), self.decisions.append)
+
+
+PUSH_EVENTS = (
+    PushProgress(stage="check", message="running the pre-push check (mlci check)"),
+    PushProgress(stage="check", message="pre-push check passed", ok=True),
+    PushProgress(stage="push", message="push 2 commits of main to origin/main", percent=0.0),
+    PushProgress(stage="push", message="Counting objects 2/5", percent=40.0),
+    PushProgress(stage="push", message="Counting objects 5/5", percent=100.0),
+    PushProgress(stage="push", message="Writing objects 3/7", percent=42.857),
+)
+CI_RUN = CiRun(
+    provider="github",
+    run_id="1",
+    name="mlci",
+    status="in_progress",
+    conclusion=None,
+    jobs=(CiJob("code tier", "completed", "success"), CiJob("full training and gates (GPU)", "in_progress")),
+)
+
+
+class PanelHost(App[None]):
+    def __init__(self, events: tuple[object, ...]) -> None:
+        super().__init__()
+        self.events = events
+
+    def compose(self) -> ComposeResult:
+        yield CiPanel()
+
+    def on_mount(self) -> None:
+        for event in self.events:
+            self.query_one(CiPanel).handle(event)  # type: ignore[arg-type]
+
+
+def _text(app: App[None], selector: str | type) -> str:
+    widget = app.screen.query_one(selector)  # type: ignore[call-overload]
+    rendered = widget.render()
+    return str(getattr(rendered, "plain", rendered))
+
+
+def _panel_text(panel: CiPanel) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, record=True)
+    console.print(panel.render())
+    return console.export_text()
+
+
+# --- snapshots -----------------------------------------------------------------------------
+
+
+def test_snapshot_confirmation_narrow(snap_compare) -> None:
+    assert snap_compare(ScreenHost(_plan()), terminal_size=(80, 24))
+
+
+def test_snapshot_confirmation_no_verify_wide(snap_compare) -> None:
+    assert snap_compare(
+        ScreenHost(_plan(new_branch=False, upstream="origin/main", uncommitted=0), no_verify=True),
+        terminal_size=(160, 40),
+    )
+
+
+def test_snapshot_panel_pushing_narrow(snap_compare) -> None:
+    assert snap_compare(PanelHost(PUSH_EVENTS), terminal_size=(80, 24))
+
+
+def test_snapshot_panel_following_ci_wide(snap_compare) -> None:
+    done = PushProgress(
+        stage="done", message="pushed 2 commits to origin/main; main now tracks origin/main", percent=100.0, ok=True
+    )
+    events = (*PUSH_EVENTS, done, CiStatus(sha="4f1c2e9a7b3d", runs=(CI_RUN,)))
+    assert snap_compare(PanelHost(events), terminal_size=(160, 40))
+
+
+# --- behaviour -----------------------------------------------------------------------------
+
+
+def test_confirmation_shows_what_will_be_pushed_and_confirms() -> None:
+    asyncio.run(_confirmation_shows_what_will_be_pushed_and_confirms())
+
+
+async def _confirmation_shows_what_will_be_pushed_and_confirms() -> None:
+    app = ScreenHost(_plan())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, PushConfirmScreen)
+        heading = _text(app, "#heading")
+        assert "Push feature/scaling → origin" in heading and "git@github.com:acme/credit.git" in heading
+        assert "will track origin/feature/scaling" in heading
+        commits = str(app.screen.query_one("#commits Static").render())
+        assert "2 commits to push" in commits and "scale features before training" in commits
+        assert "3 uncommitted changes will not be pushed" in _text(app, "#warnings")
+        assert "Pre-push check: runs first" in _text(app, "#check")
+        await pilot.press("y")
+        await pilot.pause()
+    assert app.decisions == [PushDecision(plan=app.plan, no_verify=False)]
+
+
+def test_skipping_the_check_is_said_plainly() -> None:
+    asyncio.run(_skipping_the_check_is_said_plainly())
+
+
+async def _skipping_the_check_is_said_plainly() -> None:
+    app = ScreenHost(_plan())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("v")
+        await pilot.pause()
+        assert "SKIPPED (--no-verify)" in _text(app, "#check")
+        await pilot.click("#push")
+        await pilot.pause()
+    assert app.decisions == [PushDecision(plan=app.plan, no_verify=True)]
+
+
+def test_cancel_pushes_nothing() -> None:
+    asyncio.run(_cancel_pushes_nothing())
+
+
+async def _cancel_pushes_nothing() -> None:
+    app = ScreenHost(_plan())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, PushConfirmScreen)
+    assert app.decisions == [None]
+
+
+def test_panel_folds_progress_and_ci_runs() -> None:
+    asyncio.run(_panel_folds_progress_and_ci_runs())
+
+
+async def _panel_folds_progress_and_ci_runs() -> None:
+    app = PanelHost(PUSH_EVENTS)
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.query_one(CiPanel)
+        text = _panel_text(panel)
+        # The two updates of "Counting objects" are one line; the bar shows the current step.
+        assert text.count("Counting objects") == 1 and "Counting objects 5/5" in text
+        assert "Writing objects 3/7" in text and "43%" in text
+        panel.handle(PushProgress(stage="done", message="pushed 2 commits to origin/main", ok=True, percent=100.0))
+        panel.handle(CiStatus(sha="4f1c2e9a7b3d", runs=(CI_RUN,)))
+        await pilot.pause()
+        text = _panel_text(panel)
+        assert "✔ pushed 2 commits to origin/main" in text and "%" not in text
+        assert "Remote CI for 4f1c2e9a" in text
+        assert "code tier  success" in text and "full training and gates (GPU)  in progress" in text
+        panel.handle(CiStatus(sha="4f1c2e9a7b3d", runs=(), message="no GitHub token: set GITHUB_TOKEN; not following"))
+        await pilot.pause()
+        assert "no GitHub token" in _panel_text(panel)
+        # A new push starts the panel afresh, and a skipped check stays in view.
+        panel.handle(PushProgress(stage="check", message="pre-push check SKIPPED (--no-verify)"))
+        await pilot.pause()
+        text = _panel_text(panel)
+        assert "pre-push check SKIPPED (--no-verify)" in text and "Remote CI" not in text
+
+
+# --- the flow, as the dashboard wires it, on a real repository and a real bare remote --------
+
+
+@dataclass(frozen=True)
+class Green:
+    """A green pre-push check (the real one is exercised by tests/e2e/test_push_cli.py)."""
+
+    ok: bool = True
+    failures: tuple[str, ...] = ()
+
+
+class PushFlowHost(App[None]):
+    """`p`: plan in a thread, confirm, push in a thread worker; progress arrives as messages."""
+
+    BINDINGS = [("p", "push", "Push")]
+    AUTO_FOCUS = None  # keys go to the app's bindings until the test clicks into the input
+
+    class Progress(Message):
+        def __init__(self, event: PushProgress) -> None:
+            super().__init__()
+            self.event = event
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        self.errors: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(id="typing")
+        yield CiPanel()
+
+    def action_push(self) -> None:
+        self.plan_it()
+
+    @work(thread=True, exclusive=True, group="push")
+    def plan_it(self) -> None:
+        try:
+            plan = plan_push(self.root)
+        except MlciError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.call_from_thread(self.push_screen, PushConfirmScreen(plan), self.confirmed)
+
+    def confirmed(self, decision: PushDecision | None) -> None:
+        if decision is not None:
+            self.push_it(decision)
+
+    @work(thread=True, exclusive=True, group="push")
+    def push_it(self, decision: PushDecision) -> None:
+        try:
+            push_branch(
+                self.root,
+                check=None if decision.no_verify else Green,
+                plan=decision.plan,
+                progress=lambda e: self.post_message(self.Progress(e)),
+            )
+        except MlciError as exc:
+            self.errors.append(str(exc))
+
+    def on_push_flow_host_progress(self, message: Progress) -> None:
+        self.query_one(CiPanel).handle(message.event)
+
+
+@pytest.fixture
+def pushable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    isolated_git(monkeypatch, tmp_path)
+    work_dir, bare = make_repo(tmp_path)
+    for index in range(3):
+        commit(work_dir, f"data/part{index}.csv", "x,y\n" + "1,2\n" * 2000 * (index + 1), f"add part {index}")
+    return work_dir, bare
+
+
+def test_push_flow_on_a_real_remote(pushable: tuple[Path, Path]) -> None:
+    asyncio.run(_push_flow_on_a_real_remote(*pushable))
+
+
+async def _push_flow_on_a_real_remote(work_dir: Path, bare: Path) -> None:
+    app = PushFlowHost(work_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, PushConfirmScreen):
+                break
+        assert isinstance(app.screen, PushConfirmScreen)
+        assert "4 commits to push" in str(app.screen.query_one("#commits Static").render())
+        await pilot.press("y")
+        panel = app.query_one(CiPanel)
+        # While git works, the app still takes input.
+        await pilot.click("#typing")
+        await pilot.press("o", "k")
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if panel.push_ok is not None:
+                break
+        assert app.query_one("#typing", Input).value == "ok"
+        assert panel.push_ok is True, app.errors
+        stages = [line.stage for line in panel.push_lines]
+        assert stages[0] == "check" and stages[-1] == "done"
+        assert any(line.stage == "push" and line.percent for line in panel.push_lines)
+    assert git(bare, "rev-parse", "main") == git(work_dir, "rev-parse", "HEAD")
+    assert git(work_dir, "rev-parse", "--abbrev-ref", "main@{upstream}") == "origin/main"
