@@ -39,7 +39,8 @@ def sandbox(sandbox_template: Path, tmp_path: Path) -> Path:
         ["git", "remote", "set-url", "origin", str(dest / ".sandbox" / "remote.git")], cwd=dest, check=True
     )
     subprocess.run(
-        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(dest / ".sandbox" / "dvc-remote")],
+        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url",
+         str(dest / ".sandbox" / "dvc-remote")],
         cwd=dest, check=True, capture_output=True,
     )
     return dest

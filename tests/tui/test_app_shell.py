@@ -74,4 +74,5 @@ def test_malformed_config_stops_the_tui_with_file_and_line(tmp_path: Path) -> No
     bin_dir = Path(sys.executable).parent
     result = subprocess.run([str(bin_dir / "mlci-tui"), str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert result.stderr.strip().endswith("mlci.yaml:3: tiers.code.timeout must be a number of seconds, got a string ('never')")
+    expected = "mlci.yaml:3: tiers.code.timeout must be a number of seconds, got a string ('never')"
+    assert result.stderr.strip().endswith(expected)
