@@ -99,17 +99,30 @@ class _Steps:
 
 
 def _register_champion(root: Path, tracking_uri: str, model_name: str) -> str:
-    """Register the model of the committed training run and alias it `champion`."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
+    """Register the model of the committed training run and alias it `champion`.
 
+    Runs in a child interpreter: `mlflow.register_model` only speaks to the process-wide
+    tracking URI, and setting that here would leak into whatever called `build_sandbox`.
+    """
     run_info = json.loads((root / "models" / "train_run.json").read_text(encoding="utf-8"))
     # MLflow 3 keeps a logged model apart from its run's artifacts: register it by its own URI.
     source = run_info.get("logged_model_uri") or f"runs:/{run_info['mlflow_run_id']}/model"
-    mlflow.set_tracking_uri(tracking_uri)
-    version = mlflow.register_model(source, model_name)
-    MlflowClient(tracking_uri).set_registered_model_alias(model_name, "champion", version.version)
-    return str(version.version)
+    script = (
+        "import sys, mlflow\n"
+        "from mlflow.tracking import MlflowClient\n"
+        "uri, source, name = sys.argv[1:4]\n"
+        "mlflow.set_tracking_uri(uri)\n"
+        "version = mlflow.register_model(source, name).version\n"
+        "MlflowClient(uri).set_registered_model_alias(name, 'champion', version)\n"
+        "print(version)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, tracking_uri, source, model_name], cwd=root, env=tool_env(),
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        raise MlciError(f"demo: registering the champion failed:\n{proc.stderr.strip()[-1500:]}")
+    return proc.stdout.strip().splitlines()[-1]
 
 
 def build_sandbox(target: Path | str, *, progress: Callable[[str], None] = print) -> Path:

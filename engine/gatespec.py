@@ -9,6 +9,10 @@ The format is the one the project starts from (see design.md):
     fairness: {max_disparity: 0.05, protected_attributes: [gender, age_group]}
     behavioral: {test_cases: tests/critical_cases.csv, min_pass_rate: 1.0}
 
+Two optional keys, for projects whose layout mlci cannot read on its own:
+`fairness.metric` (default accuracy) and a top-level
+`evaluation: {model: models/model, test_data: data/prepared/test.csv, label: default}`.
+
 Evaluating the gates is `gates`' job; this module only says what they are.
 """
 
@@ -19,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.metric_names import FAIRNESS_METRICS, canonical
 from mlci.engine.yamlnodes import Node, load_yaml, type_name
 
 __all__ = [
     "BehavioralGate",
+    "EvaluationSpec",
     "FairnessGate",
     "GateSpec",
     "LatencyGate",
@@ -81,6 +87,18 @@ class BehavioralGate:
 
 
 @dataclass(frozen=True)
+class EvaluationSpec:
+    """Where the gates find the candidate model, the test split and its label; None means inferred."""
+
+    model: str | None = None
+    """The candidate MLflow model directory, relative to the project root."""
+    test_data: str | None = None
+    """The test split (CSV or Parquet), relative to the project root."""
+    label: str | None = None
+    """The test split's label column."""
+
+
+@dataclass(frozen=True)
 class GateSpec:
     """Every gate the project asks for; a family left out of the file is None."""
 
@@ -91,6 +109,7 @@ class GateSpec:
     size: SizeGate | None = None
     fairness: FairnessGate | None = None
     behavioral: BehavioralGate | None = None
+    evaluation: EvaluationSpec | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The spec in the file's own shape, for `mlci config`."""
@@ -100,7 +119,7 @@ class GateSpec:
                 t.metric: {k: v for k, v in (("min", t.min), ("max", t.max)) if v is not None}
                 for t in self.performance
             }
-        for name in ("regression", "latency", "size", "fairness", "behavioral"):
+        for name in ("regression", "latency", "size", "fairness", "behavioral", "evaluation"):
             gate = getattr(self, name)
             if gate is not None:
                 out[name] = {
@@ -165,10 +184,39 @@ def _string_list(node: Node, what: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _fairness(node: Node) -> FairnessGate:
+    f = _check_keys(node, "fairness", {"max_disparity", "protected_attributes", "metric"},
+                    {"max_disparity", "protected_attributes"})
+    metric = "accuracy"
+    if "metric" in f:
+        if not isinstance(f["metric"].value, str):
+            raise f["metric"].error(f"fairness.metric must be a name, got {type_name(f['metric'].value)}")
+        metric = f["metric"].value
+        if canonical(metric) not in FAIRNESS_METRICS:
+            raise f["metric"].error(
+                f"fairness.metric {metric!r} is not one mlci can compare across groups "
+                f"(expected one of: {', '.join(FAIRNESS_METRICS)})"
+            )
+    return FairnessGate(
+        _number(f["max_disparity"], "fairness.max_disparity", low=0.0, high=1.0),
+        _string_list(f["protected_attributes"], "fairness.protected_attributes"),
+        metric,
+    )
+
+
+def _evaluation(node: Node) -> EvaluationSpec:
+    f = _check_keys(node, "evaluation", {"model", "test_data", "label"})
+    for key, child in f.items():
+        if not isinstance(child.value, str) or not child.value:
+            raise child.error(f"evaluation.{key} must be a path or a column name, got {type_name(child.value)}")
+    return EvaluationSpec(**{k: v.value for k, v in f.items()})
+
+
 def parse_gate_spec(root: Node) -> GateSpec:
     """Validate a parsed gate file; raises ConfigError at the offending key."""
     families = _check_keys(
-        root, "the gate file", {"performance", "regression", "latency", "size", "fairness", "behavioral"}
+        root, "the gate file",
+        {"performance", "regression", "latency", "size", "fairness", "behavioral", "evaluation"},
     )
     spec: dict[str, Any] = {}
     if "performance" in families:
@@ -188,20 +236,7 @@ def parse_gate_spec(root: Node) -> GateSpec:
         f = _check_keys(families["size"], "size", {"max_mb"}, {"max_mb"})
         spec["size"] = SizeGate(_number(f["max_mb"], "size.max_mb", low=0.0, low_open=True))
     if "fairness" in families:
-        f = _check_keys(
-            families["fairness"], "fairness", {"max_disparity", "protected_attributes", "metric"},
-            {"max_disparity", "protected_attributes"},
-        )
-        metric = "accuracy"
-        if "metric" in f:
-            if not isinstance(f["metric"].value, str):
-                raise f["metric"].error(f"fairness.metric must be a name, got {type_name(f['metric'].value)}")
-            metric = f["metric"].value
-        spec["fairness"] = FairnessGate(
-            _number(f["max_disparity"], "fairness.max_disparity", low=0.0, high=1.0),
-            _string_list(f["protected_attributes"], "fairness.protected_attributes"),
-            metric,
-        )
+        spec["fairness"] = _fairness(families["fairness"])
     if "behavioral" in families:
         f = _check_keys(families["behavioral"], "behavioral", {"test_cases", "min_pass_rate"}, {"test_cases"})
         cases = f["test_cases"]
@@ -211,6 +246,8 @@ def parse_gate_spec(root: Node) -> GateSpec:
         if "min_pass_rate" in f:
             rate = _number(f["min_pass_rate"], "behavioral.min_pass_rate", low=0.0, high=1.0)
         spec["behavioral"] = BehavioralGate(cases.value, rate)
+    if "evaluation" in families:
+        spec["evaluation"] = _evaluation(families["evaluation"])
     return GateSpec(path=root.path, **spec)
 
 

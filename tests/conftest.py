@@ -43,7 +43,29 @@ def sandbox(sandbox_template: Path, tmp_path: Path) -> Path:
          str(dest / ".sandbox" / "dvc-remote")],
         cwd=dest, check=True, capture_output=True,
     )
+    _repoint_mlflow_store(dest / "mlflow.db", str(sandbox_template), str(dest))
     return dest
+
+
+def _repoint_mlflow_store(db: Path, old: str, new: str) -> None:
+    """Rewrite the copied store's absolute artifact locations from the template to the copy.
+
+    Without it, runs and registrations made in a copy would write into the template's
+    `mlruns/`, and tests would see each other's models.
+    """
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [row[1] for row in conn.execute(f"PRAGMA table_info('{table}')") if row[2].upper() in
+                       ("TEXT", "VARCHAR") or row[2].upper().startswith("VARCHAR")]
+            for column in columns:
+                conn.execute(
+                    f"UPDATE '{table}' SET \"{column}\" = replace(\"{column}\", ?, ?) "
+                    f"WHERE instr(\"{column}\", ?) > 0",
+                    (old, new, old),
+                )
 
 
 @pytest.fixture

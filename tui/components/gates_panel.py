@@ -1,0 +1,276 @@
+"""The gates panel: every gate's value, threshold and verdict, failing gates first; details and promotion on keys.
+
+Filled from the engine's `GateReport`. `enter` (or `d`) opens the selected gate's details:
+its reason in words and the lines behind it (per-group figures, failing behavioral cases).
+`p` asks to promote the `challenger` model to `champion`, after a confirmation that names
+both versions; the registry calls run in worker threads, never on the UI thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from mlci.engine.events import GateReport, GateResult
+from rich.text import Text
+from textual import work
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+if TYPE_CHECKING:
+    from mlci.engine.config import Config
+    from mlci.engine.events import Event
+    from textual.app import ComposeResult
+
+__all__ = ["GateDetailsScreen", "GatesPanel", "PromoteConfirmScreen", "format_value", "ordered"]
+
+
+def ordered(report: GateReport) -> list[GateResult]:
+    """Failing gates first, then the rest, each group in the gate file's order."""
+    return sorted(report.results, key=lambda r: r.passed)
+
+
+def format_value(result: GateResult, value: float | None) -> str:
+    """A gate figure with its unit: milliseconds for latency, megabytes for size, 4 decimals otherwise."""
+    if value is None:
+        return "—"
+    if result.gate == "latency":
+        return f"{value:.2f} ms"
+    if result.gate == "size":
+        return f"{value:.3f} MB"
+    return f"{value:.4f}"
+
+
+class GateDetailsScreen(ModalScreen[None]):
+    """One gate in full: its check, verdict, both numbers, the reason, and the lines behind it.
+
+    | Key | Action |
+    | :- | :- |
+    | `escape`, `enter`, `q` | Close. |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "dismiss", "Close")]
+
+    DEFAULT_CSS = """
+    GateDetailsScreen {
+        align: center middle;
+    }
+    GateDetailsScreen > #gate-dialog {
+        width: 90%;
+        max-width: 110;
+        height: auto;
+        max-height: 90%;
+        border: thick $primary;
+        background: $surface;
+        padding: 1 2;
+    }
+    GateDetailsScreen #gate-lines {
+        height: auto;
+        max-height: 20;
+        margin-top: 1;
+    }
+    """
+
+    def __init__(self, result: GateResult) -> None:
+        super().__init__()
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        r = self.result
+        verdict = Text("PASS", style="bold green") if r.passed else Text("FAIL", style="bold red")
+        head = Text.assemble(verdict, "  ", (r.gate, "bold"), "  ", r.check)
+        figures = Text(f"value {format_value(r, r.value)}    threshold {format_value(r, r.threshold)}")
+        if r.baseline is not None:
+            figures.append(f"    baseline {format_value(r, r.baseline)}")
+        with Vertical(id="gate-dialog"):
+            yield Static(head, id="gate-head")
+            yield Static(figures, id="gate-figures")
+            yield Static(Text(r.reason), id="gate-reason")
+            with VerticalScroll(id="gate-lines"):
+                yield Static(Text("\n".join(r.details) if r.details else "(no further details)"))
+
+
+class PromoteConfirmScreen(ModalScreen[bool]):
+    """Asks before moving the `champion` alias: names the model and both versions.
+
+    | Key | Action |
+    | :- | :- |
+    | `y` | Promote. |
+    | `n`, `escape` | Cancel: no alias changes. |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Promote"),
+        Binding("n,escape", "answer(False)", "Cancel"),
+    ]
+
+    DEFAULT_CSS = """
+    PromoteConfirmScreen {
+        align: center middle;
+    }
+    PromoteConfirmScreen > Static {
+        width: auto;
+        max-width: 90%;
+        border: thick $warning;
+        background: $surface;
+        padding: 1 2;
+    }
+    """
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text.assemble((self.question, "bold"), "\n\n", "y promote    n cancel"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class GatesPanel(Vertical):
+    """Every gate of the last gate report: verdict, gate, check, value and threshold; failing gates first.
+
+    | Key | Action |
+    | :- | :- |
+    | `enter`, `d` | Details of the selected gate. |
+    | `p` | Promote the challenger model to champion (asks first). |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,d", "details", "Gate details"),
+        Binding("p", "promote", "Promote"),
+    ]
+
+    DEFAULT_CSS = """
+    GatesPanel {
+        height: auto;
+        max-height: 20;
+        border: round $primary;
+        border-title-color: $text;
+        padding: 0 1;
+    }
+    GatesPanel > #gates-summary {
+        height: auto;
+    }
+    GatesPanel > DataTable {
+        height: auto;
+        max-height: 16;
+    }
+    """
+
+    report: reactive[GateReport | None] = reactive(None, always_update=True)
+    """The last gate report; None until the first model-tier run reaches the gates."""
+
+    class Promoted(Message):
+        """The champion alias moved, or promotion failed (`ok` False). Handled by `on_gates_panel_promoted`."""
+
+        def __init__(self, text: str, ok: bool) -> None:
+            super().__init__()
+            self.text = text
+            self.ok = ok
+
+    def __init__(self, config: Config | None = None, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.config = config
+        """For promotion: the project's MLflow store and model name; None disables `p`."""
+        self.border_title = "Gates"
+        self._rows: list[GateResult] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("no gate report yet: the model tier evaluates the gates", style="dim"), id="gates-summary")
+        table: DataTable[Text | str] = DataTable(cursor_type="row", zebra_stripes=False, show_cursor=True)
+        table.add_columns("", "gate", "check", "value", "threshold")
+        yield table
+
+    def on_engine_event(self, event: Event) -> None:
+        """Route an engine event here; only `GateReport` is shown."""
+        if isinstance(event, GateReport):
+            self.report = event
+
+    def watch_report(self, report: GateReport | None) -> None:
+        if report is None or not self.is_mounted:
+            return
+        table = self.query_one(DataTable)
+        table.clear()
+        self._rows = ordered(report)
+        for r in self._rows:
+            mark = Text("✓", style="bold green") if r.passed else Text("✗", style="bold red")
+            style = "" if r.passed else "red"
+            table.add_row(mark, Text(r.gate, style=style), Text(r.check, style=style),
+                          Text(format_value(r, r.value), style=style), format_value(r, r.threshold))
+        failed = sum(not r.passed for r in report.results)
+        if report.passed:
+            summary = Text(f"✓ all {len(report.results)} gates pass", style="bold green")
+        elif not report.results:
+            summary = Text("✗ no gate was evaluated", style="bold red")
+        else:
+            summary = Text(f"✗ {failed} of {len(report.results)} gates fail", style="bold red")
+        if report.baseline:
+            summary.append(f"  · baseline {report.baseline}", style="dim")
+        self.query_one("#gates-summary", Static).update(summary)
+
+    def selected(self) -> GateResult | None:
+        """The gate under the cursor."""
+        if not self._rows:
+            return None
+        row = self.query_one(DataTable).cursor_row
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
+
+    def action_details(self) -> None:
+        result = self.selected()
+        if result is not None:
+            self.app.push_screen(GateDetailsScreen(result))
+
+    def action_promote(self) -> None:
+        if self.config is None:
+            self.notify("promotion needs the project's config", severity="warning")
+            return
+        self._ask_promote()
+
+    @work(thread=True, exclusive=True, group="registry")
+    def _ask_promote(self) -> None:
+        from mlci.engine.errors import MlciError
+        from mlci.engine.registry import alias_state
+
+        assert self.config is not None
+        try:
+            state = alias_state(self.config)
+        except MlciError as exc:
+            self.post_message(self.Promoted(str(exc), False))
+            return
+        if state.challenger is None:
+            self.post_message(self.Promoted(f"nothing to promote: {state.name} has no challenger", False))
+            return
+        if state.champion == state.challenger:
+            self.post_message(self.Promoted(f"{state.name} v{state.challenger} is already champion", True))
+            return
+        before = f"v{state.champion}" if state.champion else "no version"
+        question = f"Move {state.name}'s champion from {before} to v{state.challenger} (the challenger)?"
+        self.app.call_from_thread(self.app.push_screen, PromoteConfirmScreen(question), self._answered)
+
+    def _answered(self, yes: bool | None) -> None:
+        if yes:
+            self._promote()
+
+    @work(thread=True, exclusive=True, group="registry")
+    def _promote(self) -> None:
+        from mlci.engine.errors import MlciError
+        from mlci.engine.registry import promote
+
+        assert self.config is not None
+        try:
+            self.post_message(self.Promoted(promote(self.config).describe(), True))
+        except MlciError as exc:
+            self.post_message(self.Promoted(str(exc), False))
+
+    def on_gates_panel_promoted(self, message: Promoted) -> None:
+        self.notify(message.text, severity="information" if message.ok else "error")

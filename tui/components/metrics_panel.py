@@ -1,0 +1,226 @@
+"""The metrics panel: the live training curves of the model tier's run, and the candidate against the baseline.
+
+Curves come from `MetricPoint` events (the engine's `MetricFollower` emits them as the
+training script logs); they are buffered and the plot is redrawn at most a few times a
+second, because a `PlotextPlot` rebuilds its whole figure on every refresh. Below the plot,
+the candidate's metrics from the last `GateReport` against the baseline, with deltas.
+When the tracking store cannot be reached, the panel says so on its status line.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlci.engine.events import GateReport, MetricPoint, Notice, TierStarted
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+if TYPE_CHECKING:
+    from mlci.engine.events import Event
+    from textual.app import ComposeResult
+
+__all__ = ["ComparisonRow", "MetricsPanel", "comparison_rows"]
+
+NOTICE_SOURCE = "metrics"
+"""Notices from this source (the engine's metric follower) are shown on the panel's status line."""
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One metric of the candidate, against the baseline when the regression gate compared it."""
+
+    metric: str
+    candidate: float | None
+    baseline: float | None
+    passed: bool
+    """False when a gate on this metric failed (performance or regression)."""
+
+    @property
+    def delta(self) -> float | None:
+        if self.candidate is None or self.baseline is None:
+            return None
+        return self.candidate - self.baseline
+
+
+def comparison_rows(report: GateReport) -> tuple[ComparisonRow, ...]:
+    """The candidate-vs-baseline rows of a gate report, in the gate file's order."""
+    rows: dict[str, ComparisonRow] = {}
+    for r in report.results:
+        if r.gate not in ("performance", "regression") or not r.metric:
+            continue
+        old = rows.get(r.metric)
+        candidate = r.value if r.value is not None else (old.candidate if old else None)
+        baseline = r.baseline if r.baseline is not None else (old.baseline if old else None)
+        passed = r.passed and (old.passed if old else True)
+        rows[r.metric] = ComparisonRow(r.metric, candidate, baseline, passed)
+    return tuple(rows.values())
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+class MetricsPanel(Vertical):
+    """Live training curves of the current model-tier run, and the candidate's metrics against the baseline.
+
+    Feed it engine events through `on_engine_event` (on the UI thread): `TierStarted` of the
+    model tier starts a new plot for its MLflow run, `MetricPoint` adds to the curves,
+    `Notice` from the metric follower shows on the status line, `GateReport` fills the table.
+    """
+
+    DEFAULT_CSS = """
+    MetricsPanel {
+        height: 1fr;
+        min-height: 12;
+        border: round $primary;
+        border-title-color: $text;
+        padding: 0 1;
+    }
+    MetricsPanel > #metrics-status {
+        height: 1;
+        color: $text-muted;
+    }
+    MetricsPanel > #metrics-status.-warning {
+        color: $warning;
+        text-style: bold;
+    }
+    MetricsPanel > #metrics-curves {
+        height: 1fr;
+        min-height: 6;
+    }
+    MetricsPanel > #metrics-comparison {
+        height: auto;
+    }
+    """
+
+    REDRAW_INTERVAL_S = 0.3
+    """At most this often the plot is redrawn (about three times a second), however fast points arrive."""
+
+    run_id: reactive[str] = reactive("")
+    """The MLflow run whose curves are shown; empty before the first model-tier run."""
+    warning: reactive[str] = reactive("")
+    """The tracking-store problem to show instead of the run's status; empty when all is well."""
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.border_title = "Metrics"
+        self._series: dict[str, dict[int, float]] = defaultdict(dict)
+        self._dirty = False
+        self.redraws = 0
+        """How many times the plot was rebuilt (for tests of the throttle)."""
+        self.baseline_label = ""
+        self.rows: tuple[ComparisonRow, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        yield Static("no model-tier run yet", id="metrics-status")
+        yield PlotextPlot(id="metrics-curves")
+        yield Static("", id="metrics-comparison")
+
+    def on_mount(self) -> None:
+        self.set_interval(self.REDRAW_INTERVAL_S, self.flush)
+        self._draw()
+
+    # -- feeding -------------------------------------------------------------------------------
+
+    def on_engine_event(self, event: Event) -> None:
+        """Route an engine event here; the ones this panel does not show are ignored."""
+        if isinstance(event, MetricPoint):
+            self.add_point(event)
+        elif isinstance(event, TierStarted) and event.mlflow_run_id:
+            self.begin_run(event.mlflow_run_id)
+        elif isinstance(event, Notice) and event.source == NOTICE_SOURCE:
+            self.show_notice(event)
+        elif isinstance(event, GateReport):
+            self.show_gates(event)
+
+    def begin_run(self, run_id: str) -> None:
+        """Clear the curves for a new MLflow run."""
+        self.run_id = run_id
+        self._series.clear()
+        self._dirty = True
+
+    def add_point(self, point: MetricPoint) -> None:
+        """Buffer one point; the next redraw tick draws it. Points of another run start that run's plot."""
+        if point.mlflow_run_id != self.run_id:
+            self.begin_run(point.mlflow_run_id)
+        self._series[point.key][point.step] = point.value
+        self._dirty = True
+
+    def show_notice(self, notice: Notice) -> None:
+        self.warning = notice.text if notice.level != "info" else ""
+
+    def show_gates(self, report: GateReport) -> None:
+        self.baseline_label = report.baseline
+        self.rows = comparison_rows(report)
+        self._render_comparison()
+
+    def flush(self) -> None:
+        """Redraw the plot if points arrived since the last redraw (called by the panel's timer)."""
+        if self._dirty:
+            self._dirty = False
+            self._draw()
+
+    def series(self, key: str) -> list[tuple[int, float]]:
+        """The points of one curve, by step."""
+        return sorted(self._series.get(key, {}).items())
+
+    # -- drawing -------------------------------------------------------------------------------
+
+    def watch_run_id(self) -> None:
+        self._render_status()
+
+    def watch_warning(self) -> None:
+        self._render_status()
+
+    def _render_status(self) -> None:
+        if not self.is_mounted:
+            return
+        status = self.query_one("#metrics-status", Static)
+        status.set_class(bool(self.warning), "-warning")
+        if self.warning:
+            status.update(f"⚠ {self.warning}")
+        elif self.run_id:
+            points = sum(len(v) for v in self._series.values())
+            status.update(f"MLflow run {self.run_id[:8]} · {len(self._series)} metrics · {points} points")
+        else:
+            status.update("no model-tier run yet")
+
+    def _draw(self) -> None:
+        plot = self.query_one("#metrics-curves", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        for key in sorted(self._series):
+            points = self.series(key)
+            steps = [s for s, _ in points]
+            values = [v for _, v in points]
+            # Losses on the left axis, rates on the right: their scales differ.
+            side = "left" if "loss" in key.lower() else "right"
+            plt.plot(steps, values, label=key, yside=side, marker="braille")
+        plt.xlabel("step")
+        if not self._series:
+            plt.title("waiting for the training run's metrics")
+        self.redraws += 1
+        plot.refresh()
+        self._render_status()
+
+    def _render_comparison(self) -> None:
+        table = Table(box=None, padding=(0, 1), expand=False, show_edge=False)
+        table.add_column("metric")
+        table.add_column("candidate", justify="right")
+        table.add_column("baseline", justify="right")
+        table.add_column("delta", justify="right")
+        for row in self.rows:
+            delta = "—" if row.delta is None else f"{row.delta:+.4f}"
+            style = "" if row.passed else "bold red"
+            table.add_row(Text(row.metric, style=style), _fmt(row.candidate), _fmt(row.baseline),
+                          Text(delta, style="red" if not row.passed else ("green" if (row.delta or 0) >= 0 else "")))
+        title = Text(f"candidate vs {self.baseline_label or 'no baseline'}", style="bold")
+        self.query_one("#metrics-comparison", Static).update(Group(title, table) if self.rows else "")
