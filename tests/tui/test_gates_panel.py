@@ -75,7 +75,7 @@ async def test_details_open_on_enter_and_d_and_close_on_escape() -> None:
         assert "value 0.9375    threshold 1.0000" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, GateDetailsScreen)
-        await pilot.press("up", "d")
+        await pilot.press("up", "g")
         assert isinstance(app.screen, GateDetailsScreen) and app.screen.result.check == "accuracy >= 0.9500"
 
 
@@ -84,7 +84,7 @@ async def test_before_any_report_the_panel_says_so() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         assert "no gate report yet" in str(app.query_one("#gates-summary").render())
-        await pilot.press("d")
+        await pilot.press("g")
         assert not isinstance(app.screen, GateDetailsScreen)
 
 
@@ -113,13 +113,13 @@ async def test_promote_asks_first_and_moves_champion_on_yes(registry_project: Pa
     config = load_config(registry_project)
     app = GatesHost(REPORT, config)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("p")
+        await pilot.press("P")
         await _wait_for(pilot, lambda: isinstance(app.screen, PromoteConfirmScreen))
         assert app.screen.question == "Move tiny's champion from v1 to v2 (the challenger)?"
         await pilot.press("n")
         await pilot.pause()
         assert alias_state(config).champion == "1"
-        await pilot.press("p")
+        await pilot.press("P")
         await _wait_for(pilot, lambda: isinstance(app.screen, PromoteConfirmScreen))
         await pilot.press("y")
         await _wait_for(pilot, lambda: alias_state(config).champion == "2")

@@ -136,13 +136,13 @@ class GatesPanel(Vertical):
 
     | Key | Action |
     | :- | :- |
-    | `enter`, `d` | Details of the selected gate. |
-    | `p` | Promote the challenger model to champion (asks first). |
+    | `enter`, `g` | Details of the selected gate. |
+    | `P` | Promote the challenger model to champion (asks first). |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,d", "details", "Gate details"),
-        Binding("p", "promote", "Promote"),
+        Binding("enter,g", "details", "Gate details"),
+        Binding("P", "promote", "Promote"),
     ]
 
     DEFAULT_CSS = """

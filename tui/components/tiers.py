@@ -13,7 +13,6 @@ from mlci.engine.events import (
     TierStarted,
     Verdict,
 )
-from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -64,7 +63,7 @@ class TierPanel(Widget):
     }
     """
 
-    rows: reactive[tuple[TierRow, ...]] = reactive((), always_update=True)
+    rows: reactive[tuple[TierRow, ...]] = reactive((), always_update=True, layout=True)
     """One row per configured tier."""
 
     def __init__(self, tiers: tuple[Tier, ...], *, name: str | None = None, id: str | None = None) -> None:
@@ -99,19 +98,19 @@ class TierPanel(Widget):
             self._update(event.tier, stale=event.changes_since_start)
 
     def render(self) -> RenderableType:
-        table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column("tier", width=6)
-        table.add_column("status", width=12)
-        table.add_column("time", width=7, justify="right")
-        table.add_column("why", ratio=1, overflow="ellipsis", no_wrap=True)
+        lines: list[Text] = []
         for row in self.rows:
             label, style = _STATUS_STYLE.get(row.status, (row.status, ""))
-            status = Text(label, style=style)
+            line = Text.assemble((f"{row.tier.value:<6}", "bold"), (f"{label:<12}", style))
+            if row.duration_s is not None:
+                line.append(f" {row.duration_s:6.1f}s")
             if row.stale:
-                status.append(f" stale ({row.stale})", style="bold yellow")
-            duration = f"{row.duration_s:.1f}s" if row.duration_s is not None else ""
-            why = row.reason or row.counts or row.trigger or "—"
-            table.add_row(Text(row.tier.value, style="bold"), status, duration, Text(why, style="dim"))
-            if row.trigger and (row.reason or row.counts):
-                table.add_row("", "", "", Text(f"why: {row.trigger}", style="dim italic"))
-        return table
+                changes = f"{row.stale} change{'s' if row.stale > 1 else ''}"
+                line.append(f"  stale: {changes} since start", style="bold yellow")
+            lines.append(line)
+            detail = row.reason or row.counts
+            if detail:
+                lines.append(Text(f"      {detail}", style="dim"))
+            if row.trigger:
+                lines.append(Text(f"      why: {row.trigger}", style="dim italic"))
+        return Text("\n").join(lines) if lines else Text("no tiers: nothing configured or inferred", style="dim")

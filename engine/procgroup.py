@@ -1,0 +1,174 @@
+"""A subprocess in its own process group: its output streamed in batches, and the whole group killed on demand.
+
+Every tier command (pytest, `dvc repro`) runs through `GroupProcess`. The group matters because
+the command's children (a DVC stage's python, a DataLoader worker, a test's own subprocess)
+must die with it: a cancel, a timeout or quitting the app kill the group, never just its leader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+__all__ = ["Ending", "GroupProcess", "Outcome", "group_alive", "kill_group"]
+
+BATCH_S = 0.075
+"""How often buffered output is handed on: consumers see a few batches a second, never one call per line."""
+KILL_GRACE_S = 3.0
+"""How long a group gets to exit after SIGTERM before it is sent SIGKILL."""
+LINE_MAX = 2000
+"""Characters kept of one output line (a progress bar without newlines must not grow without bound)."""
+TAIL_LINES = 40
+"""Output lines kept for explaining a failure in words."""
+
+
+class Ending(enum.Enum):
+    """Why `GroupProcess.wait` returned."""
+
+    EXITED = "exited"
+    """The command exited by itself."""
+    TIMED_OUT = "timed_out"
+    """The deadline passed; the group was killed."""
+    STOPPED = "stopped"
+    """The stop event was set (cancel, quit); the group was killed."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ending: Ending
+    returncode: int | None
+    """The leader's exit status (negative: killed by that signal); None if it never exited."""
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` still exists (zombies waiting for their parent count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_group(pgid: int, *, grace_s: float = KILL_GRACE_S, leader: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the whole group, then SIGKILL whatever is left after `grace_s`.
+
+    The leader (when given) is reaped as it dies, so that its zombie does not keep the group
+    looking alive for the whole grace period.
+    """
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if leader is not None:
+            leader.poll()
+        if not group_alive(pgid):
+            return
+        time.sleep(0.02)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if leader is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored: this is brief
+            leader.wait(timeout=grace_s)
+
+
+class GroupProcess:
+    """One command, started in a new session (so a new process group), stdout and stderr merged.
+
+    `on_lines` receives the output in batches of whole lines, from the thread that calls `wait`.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        on_lines: Callable[[tuple[str, ...]], None],
+    ) -> None:
+        self.argv = tuple(argv)
+        self._cwd = cwd
+        self._env = dict(env)
+        self._on_lines = on_lines
+        self._lock = threading.Lock()
+        self._buffer: list[str] = []
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        """The last output lines, for a failure's reason."""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+
+    @property
+    def pgid(self) -> int | None:
+        """The process group id (the leader's pid), once started."""
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> None:
+        """Start the command; raises OSError when it cannot be started."""
+        self._proc = subprocess.Popen(
+            self.argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        assert self._proc.stdout is not None
+        self._reader = threading.Thread(
+            target=self._read, args=(self._proc.stdout,), name=f"mlci-output-{self._proc.pid}", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            # A progress bar redraws itself with carriage returns: keep what the terminal would show.
+            line = text.rsplit("\r", 1)[-1][:LINE_MAX]
+            with self._lock:
+                self._buffer.append(line)
+        stream.close()
+
+    def _flush(self) -> None:
+        with self._lock:
+            lines, self._buffer = self._buffer, []
+        if lines:
+            self.tail.extend(lines)
+            self._on_lines(tuple(lines))
+
+    def wait(self, *, deadline: float | None, stop: threading.Event, tick: Callable[[], None] | None = None) -> Outcome:
+        """Stream output until the command exits, `deadline` (monotonic) passes, or `stop` is set.
+
+        `tick` is called once per batch (the runner tails pytest's report file there). On a
+        timeout or a stop the whole group is killed before this returns; on a normal exit,
+        anything the command left running in its group is killed too.
+        """
+        proc = self._proc
+        assert proc is not None, "start() first"
+        ending = Ending.EXITED
+        while proc.poll() is None:
+            if stop.wait(BATCH_S):
+                ending = Ending.STOPPED
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                ending = Ending.TIMED_OUT
+                break
+            self._flush()
+            if tick is not None:
+                tick()
+        kill_group(proc.pid, leader=proc)
+        if self._reader is not None:
+            self._reader.join(timeout=KILL_GRACE_S)
+        self._flush()
+        if tick is not None:
+            tick()
+        return Outcome(ending, proc.returncode)

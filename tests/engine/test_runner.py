@@ -1,0 +1,213 @@
+"""One tier run: real pytest subprocesses on tiny projects, results from the plugin, kills by process group."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from mlci.engine.config import load_config
+from mlci.engine.events import Notice, OutputLines, TestOutcome, Tier, TierStarted, Verdict
+from mlci.engine.runner import TierRun
+
+from tests.loop_projects import EventLog, living_processes, make_dvc_project, make_project, wait_until, write
+
+OUTCOMES = '''
+import pytest
+
+def test_passes():
+    pass
+
+def test_fails():
+    assert 1 + 1 == 3, "arithmetic is broken"
+
+@pytest.mark.xfail(reason="known bug")
+def test_expected_failure():
+    assert False
+
+@pytest.mark.xfail(reason="fixed already")
+def test_unexpected_pass():
+    pass
+
+@pytest.mark.skip(reason="not on this platform")
+def test_skipped():
+    pass
+
+@pytest.fixture
+def broken_setup():
+    raise RuntimeError("database is down")
+
+def test_setup_error(broken_setup):
+    pass
+
+@pytest.fixture
+def broken_teardown():
+    yield
+    raise RuntimeError("could not clean up")
+
+def test_teardown_error(broken_teardown):
+    pass
+'''
+
+
+def run_tier(root: Path, tier: Tier = Tier.CODE, **kwargs: object) -> tuple[EventLog, TierRun]:
+    log = EventLog()
+    run = TierRun(load_config(root), tier, run_id=1, plan_id=1, emit=log, **kwargs)  # type: ignore[arg-type]
+    run.run()
+    return log, run
+
+
+def test_each_test_gets_its_outcome_from_pytest_itself(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/test_outcomes.py": OUTCOMES})
+    log, _ = run_tier(root)
+    outcomes = {r.nodeid.split("::")[1]: r for r in log.results(1)}
+    assert {name: r.outcome for name, r in outcomes.items()} == {
+        "test_passes": TestOutcome.PASSED,
+        "test_fails": TestOutcome.FAILED,
+        "test_expected_failure": TestOutcome.XFAILED,
+        "test_unexpected_pass": TestOutcome.XPASSED,
+        "test_skipped": TestOutcome.SKIPPED,
+        "test_setup_error": TestOutcome.ERROR,
+        "test_teardown_error": TestOutcome.ERROR,
+    }
+    assert "arithmetic is broken" in outcomes["test_fails"].longrepr
+    assert "database is down" in outcomes["test_setup_error"].longrepr
+    assert "could not clean up" in outcomes["test_teardown_error"].longrepr
+    assert outcomes["test_skipped"].longrepr == "Skipped: not on this platform"
+    assert outcomes["test_passes"].longrepr == ""
+    finished = log.finished(Tier.CODE)[-1]
+    assert finished.verdict is Verdict.FAILED
+    assert (finished.passed, finished.failed) == (3, 3)  # passes, xfail, xpass | fail, two errors
+
+
+def test_a_green_tier_passes_and_says_what_it_ran(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/test_ok.py": "def test_one():\n    pass\n"})
+    log, _ = run_tier(root)
+    started = next(e for e in log.snapshot() if isinstance(e, TierStarted))
+    assert started.command[1:5] == ("-m", "pytest", "-p", "mlci.engine.pytest_plugin")
+    finished = log.finished(Tier.CODE)[-1]
+    assert (finished.verdict, finished.passed, finished.failed, finished.plan_id) == (Verdict.PASSED, 1, 0, 1)
+    output = [line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines]
+    assert any("1 passed" in line for line in output)
+
+
+def test_a_collection_error_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/test_broken.py": "import no_such_module_anywhere\n"})
+    log, _ = run_tier(root)
+    finished = log.finished(Tier.CODE)[-1]
+    assert finished.verdict is Verdict.ERROR
+    assert finished.reason == "collection error in tests/test_broken.py"
+    (result,) = log.results(1)
+    assert (result.nodeid, result.outcome) == ("tests/test_broken.py", TestOutcome.ERROR)
+    assert "no_such_module_anywhere" in result.longrepr
+
+
+def test_no_tests_is_green_with_a_note(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/helpers.py": "X = 1\n"})
+    log, _ = run_tier(root)
+    finished = log.finished(Tier.CODE)[-1]
+    assert (finished.verdict, finished.reason) == (Verdict.PASSED, "no tests collected")
+
+
+def test_output_arrives_in_batches_not_line_by_line(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={
+        "tests/test_noisy.py": "def test_noisy():\n    for i in range(3000):\n        print('line', i)\n"
+                               "    assert False\n"})
+    log, _ = run_tier(root)
+    batches = [e for e in log.snapshot() if isinstance(e, OutputLines)]
+    lines = [line for batch in batches for line in batch.lines]
+    assert sum(line == "line 2999" for line in lines) == 1
+    assert len(batches) < len(lines) / 20
+
+
+HANGS = '''
+import subprocess, sys, time
+from pathlib import Path
+
+def test_quick():
+    pass
+
+def test_hangs():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    Path("child.pid").write_text(str(child.pid))
+    time.sleep(600)
+'''
+
+
+def test_a_hanging_test_is_killed_at_the_timeout_with_its_whole_group(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/test_hang.py": HANGS},
+                        config="tiers:\n  code:\n    tests: [tests]\n    timeout: 4\n")
+    log, run = run_tier(root)
+    finished = log.finished(Tier.CODE)[-1]
+    assert finished.verdict is Verdict.TIMED_OUT
+    assert finished.reason == "timed out after 4s in tests/test_hang.py::test_hangs"
+    assert finished.passed == 1
+    child = int((root / "child.pid").read_text())
+    assert living_processes([child]) == []
+    assert run.pgids == frozenset()
+
+
+def test_cancel_kills_the_run_and_says_why(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/test_hang.py": HANGS})
+    log = EventLog()
+    run = TierRun(load_config(root), Tier.CODE, run_id=7, plan_id=3, emit=log)
+    thread = threading.Thread(target=run.run)
+    thread.start()
+    log.wait_for(lambda e: isinstance(e, OutputLines) and any("collected" in line for line in e.lines))
+    wait_until((root / "child.pid").exists, what="the hanging test's child")
+    pgid = next(iter(run.pgids))
+    run.cancel("superseded")
+    thread.join(30)
+    finished = log.finished(Tier.CODE)[-1]
+    assert (finished.verdict, finished.reason, finished.run_id) == (Verdict.CANCELLED, "superseded", 7)
+    child = int((root / "child.pid").read_text())
+    assert living_processes([pgid, child]) == []
+
+
+STAGE = (
+    "python -c \"import json, os; json.dump({k: os.environ.get(k) for k in "
+    "('MLCI_TRAIN_MODE', 'MLFLOW_TRACKING_URI', 'MLFLOW_RUN_ID')}, open('out/env.json', 'w'))\""
+)
+
+
+@pytest.mark.slow
+def test_model_tier_runs_the_stages_with_the_mlflow_run_and_mode(tmp_path: Path) -> None:
+    root = make_dvc_project(
+        tmp_path / "p", stage_cmd=f"mkdir -p out && {STAGE}", outs=["out"], deps=["params.txt"],
+        files={"params.txt": "1\n", "tests/model/test_env.py":
+               "import json\n\ndef test_env():\n    assert json.load(open('out/env.json'))['MLCI_TRAIN_MODE']\n"},
+        config="mlflow:\n  experiment: loop-test\ntiers:\n  model:\n    tests: [tests/model]\n",
+    )
+    log, _ = run_tier(root, Tier.MODEL, stages=("work",), full=True)
+    assert not [e for e in log.snapshot() if isinstance(e, Notice)]
+    started = next(e for e in log.snapshot() if isinstance(e, TierStarted))
+    assert started.full and started.mlflow_run_id
+    assert started.command[1:] == ("-m", "dvc", "repro", "--force", "work")
+    finished = log.finished(Tier.MODEL)[-1]
+    assert (finished.verdict, finished.passed) == (Verdict.PASSED, 1), finished.reason
+    env = json.loads((root / "out" / "env.json").read_text())
+    config = load_config(root)
+    assert env == {"MLCI_TRAIN_MODE": "full", "MLFLOW_TRACKING_URI": config.mlflow.tracking_uri,
+                   "MLFLOW_RUN_ID": started.mlflow_run_id}
+    from mlflow.tracking import MlflowClient
+
+    run = MlflowClient(tracking_uri=config.mlflow.tracking_uri).get_run(started.mlflow_run_id)
+    experiment = MlflowClient(tracking_uri=config.mlflow.tracking_uri).get_experiment(run.info.experiment_id)
+    assert (experiment.name, run.info.status, run.data.tags["mlci.mode"]) == ("loop-test", "FINISHED", "full")
+
+
+def test_a_failing_stage_fails_the_model_tier_with_its_last_words(tmp_path: Path) -> None:
+    root = make_dvc_project(
+        tmp_path / "p", stage_cmd="python -c \"raise SystemExit('the GPU caught fire')\"", outs=["out"],
+        deps=["params.txt"], files={"params.txt": "1\n"},
+        config="tiers:\n  model: {}\n",
+    )
+    write(root / "tests" / "model" / "test_never.py", "def test_never():\n    raise AssertionError\n")
+    log, _ = run_tier(root, Tier.MODEL)
+    finished = log.finished(Tier.MODEL)[-1]
+    assert finished.verdict is Verdict.FAILED
+    assert finished.reason.startswith("dvc repro failed (exit")
+    assert "the GPU caught fire" in " ".join(
+        line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines)
+    assert log.results(1) == []  # the model tests never ran on a half-built pipeline

@@ -1,0 +1,205 @@
+"""The loop's policies on tiny real projects: red and green, cancel and restart, stale and rerun, hold, stop."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from mlci.engine.config import load_config
+from mlci.engine.events import (
+    ChangeDetected,
+    GitState,
+    Notice,
+    OutputLines,
+    PlanMade,
+    Tier,
+    TierFinished,
+    TierStale,
+    TierStarted,
+    Verdict,
+)
+from mlci.engine.session import Session
+
+from tests.loop_projects import (
+    MARKER_ENV,
+    EventLog,
+    is_finished,
+    make_dvc_project,
+    make_project,
+    processes_with_env,
+    wait_until,
+    write,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    # watchdog's inotify thread warns when a directory is created and renamed at once (pytest's
+    # cache does that); as an error, in its thread, it would break the watch. Not ours to fix.
+    "ignore:Callback with id:RuntimeWarning",
+)
+
+
+@pytest.fixture
+def marker(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every process the session starts inherits this, so leftovers can be counted."""
+    value = uuid.uuid4().hex
+    monkeypatch.setenv(MARKER_ENV, value)
+    return value
+
+
+@contextmanager
+def watching(root: Path, log: EventLog) -> Iterator[Session]:
+    """A started session, watching `root`; stopped on the way out."""
+    session = Session(load_config(root), emit=log)
+    session.start()
+    try:
+        log.wait_for(lambda e: isinstance(e, Notice) and e.text.startswith("watching"), timeout=60)
+        yield session
+    finally:
+        session.stop()
+
+
+SLOW_TEST = '''
+import time
+from value import VALUE
+
+def test_value():
+    time.sleep({sleep})
+    assert VALUE == 1
+'''
+
+
+def test_breaking_a_test_turns_the_code_tier_red_naming_it_and_fixing_it_turns_it_green(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/test_math.py": "def test_add():\n    assert 1 + 1 == 2\n"})
+    log = EventLog()
+    with watching(root, log):
+        write(root / "tests" / "test_math.py", "def test_add():\n    assert 1 + 1 == 3\n")
+        red = log.wait_for(is_finished(Tier.CODE))
+        assert isinstance(red, TierFinished) and red.verdict is Verdict.FAILED
+        assert log.failed_tests(red.run_id) == ["tests/test_math.py::test_add"]
+        plan = next(e for e in log.snapshot() if isinstance(e, PlanMade))
+        assert plan.triggers[0].paths == ("tests/test_math.py",)
+        after = len(log.snapshot())
+        write(root / "tests" / "test_math.py", "def test_add():\n    assert 1 + 1 == 2\n")
+        green = log.wait_for(is_finished(Tier.CODE), after=after)
+        assert isinstance(green, TierFinished) and green.verdict is Verdict.PASSED and green.passed == 1
+        assert any(isinstance(e, GitState) and e.branch == "main" for e in log.snapshot())
+
+
+def test_an_edit_during_a_code_run_cancels_it_and_the_new_tree_gets_the_verdict(tmp_path: Path, marker: str) -> None:
+    root = make_project(tmp_path / "p", sources={"value.py": "VALUE = 1\n"},
+                        tests={"tests/test_value.py": SLOW_TEST.format(sleep=30),
+                               "conftest.py": "# puts the project root on sys.path\n"})
+    log = EventLog()
+    with watching(root, log) as session:
+        write(root / "value.py", "VALUE = 2\n")
+        first = log.wait_for(lambda e: isinstance(e, TierStarted))
+        assert isinstance(first, TierStarted)
+        log.wait_for(lambda e: isinstance(e, OutputLines) and any("collected 1 item" in x for x in e.lines))
+        assert session.running_pgids()
+        write(root / "tests" / "test_value.py", SLOW_TEST.format(sleep=0))
+        cancelled = log.wait_for(is_finished(Tier.CODE))
+        assert isinstance(cancelled, TierFinished) and cancelled.run_id == first.run_id
+        assert cancelled.verdict is Verdict.CANCELLED
+        assert cancelled.reason == "superseded: a newer change needs this tier"
+        final = log.wait_for(is_finished(Tier.CODE), after=log.snapshot().index(cancelled) + 1)
+        assert isinstance(final, TierFinished)
+        assert final.verdict is Verdict.FAILED  # VALUE == 2 on the tree as it is now
+        assert log.failed_tests(final.run_id) == ["tests/test_value.py::test_value"]
+        assert session.wait_idle(60)
+    assert processes_with_env(MARKER_ENV, marker) == []
+
+
+STAGE = "python -c \"import time; time.sleep(3); open('out.txt', 'w').write(open('input.txt').read())\""
+
+
+@pytest.mark.slow
+def test_an_edit_during_a_model_run_marks_it_stale_and_it_runs_once_more_after(tmp_path: Path) -> None:
+    root = make_dvc_project(tmp_path / "p", stage_cmd=STAGE, deps=["input.txt"], outs=["out.txt"],
+                            files={"input.txt": "0\n"}, config="tiers:\n  model: {}\n")
+    log = EventLog()
+    with watching(root, log) as session:
+        write(root / "input.txt", "1\n")
+        first = log.wait_for(lambda e: isinstance(e, TierStarted) and e.tier is Tier.MODEL, timeout=120)
+        assert isinstance(first, TierStarted)
+        write(root / "input.txt", "2\n")
+        log.wait_for(lambda e: isinstance(e, TierStale) and e.changes_since_start == 1)
+        write(root / "input.txt", "3\n")
+        log.wait_for(lambda e: isinstance(e, TierStale) and e.changes_since_start == 2)
+        assert session.wait_idle(300)
+        finished = log.finished(Tier.MODEL)
+        assert [f.verdict for f in finished] == [Verdict.PASSED, Verdict.PASSED]
+        assert finished[0].run_id == first.run_id  # finished, not cancelled
+        assert len(log.started(Tier.MODEL)) == 2  # and ran exactly once more
+        assert (root / "out.txt").read_text() == "3\n"
+        # What the stage itself wrote (out.txt, dvc.lock) is no change: nothing ran after.
+        changes = [e for e in log.snapshot() if isinstance(e, ChangeDetected)]
+        assert all("out.txt" not in c.paths and "dvc.lock" not in c.paths for c in changes)
+
+
+def test_a_red_code_tier_holds_the_data_tier(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/unit/test_u.py": "def test_u():\n    assert False\n",
+               "tests/data/test_d.py": "def test_d():\n    pass\n"},
+        config="tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [tests/data]\n",
+    )
+    log = EventLog()
+    session = Session(load_config(root), emit=log, watch=False)
+    session.start()
+    try:
+        session.request()
+        assert session.wait_idle(120)
+    finally:
+        session.stop()
+    (code,) = log.finished(Tier.CODE)
+    (data,) = log.finished(Tier.DATA)
+    assert code.verdict is Verdict.FAILED
+    assert (data.verdict, data.reason) == (Verdict.HELD, "held: code tier is red")
+    assert log.started(Tier.DATA) == []
+
+
+HANGS = '''
+import subprocess, sys, time
+
+def test_hangs():
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    time.sleep(600)
+'''
+
+
+def test_stop_kills_the_running_tier_and_leaves_no_process(tmp_path: Path, marker: str) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/test_hang.py": HANGS})
+    log = EventLog()
+    session = Session(load_config(root), emit=log, watch=False)
+    session.start()
+    session.request([Tier.CODE])
+    log.wait_for(lambda e: isinstance(e, OutputLines) and any("collected 1 item" in x for x in e.lines))
+    wait_until(lambda: len(processes_with_env(MARKER_ENV, marker)) >= 2, what="the test's own child")
+    session.stop()
+    assert processes_with_env(MARKER_ENV, marker) == []
+    assert not session.alive
+    (finished,) = log.finished(Tier.CODE)
+    assert (finished.verdict, finished.reason) == (Verdict.CANCELLED, "mlci is stopping")
+
+
+def test_cancel_stops_the_run_and_drops_waiting_work(tmp_path: Path, marker: str) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/unit/test_hang.py": HANGS, "tests/data/test_d.py":
+                                               "def test_d():\n    pass\n"},
+                        config="tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [tests/data]\n")
+    log = EventLog()
+    session = Session(load_config(root), emit=log, watch=False)
+    session.start()
+    try:
+        session.request()
+        log.wait_for(lambda e: isinstance(e, OutputLines) and any("collected 1 item" in x for x in e.lines))
+        session.cancel()
+        assert session.wait_idle(60)
+        assert processes_with_env(MARKER_ENV, marker) == []
+    finally:
+        session.stop()
+    (code,) = log.finished(Tier.CODE)
+    assert (code.verdict, code.reason) == (Verdict.CANCELLED, "cancelled by you")
+    assert log.finished(Tier.DATA) == []
