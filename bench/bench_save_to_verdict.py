@@ -4,7 +4,8 @@
 
 Three copies of `sample_project/` (git-initialised, committed), one per tool, each watched
 by its tool at the same time: `mlci watch --json`, `pytest-watcher` and `pytest-watch`
-(`ptw`), all running `pytest tests/unit`. The same edit (a new comment line in
+(`ptw`), all running `pytest tests/unit` (pytest-watch's copy gets its pytest settings as a
+`pytest.ini`, as it cannot read `pyproject.toml`). The same edit (a new comment line in
 `src/credit/params.py`) is made to one copy at a time, in rounds, so that the load of the
 machine falls on all three alike. The clock stops when the tool says the verdict: mlci's
 `TierFinished` event for the code tier, and pytest's summary line ("== 36 passed in ... ==")
@@ -45,6 +46,21 @@ def copy_project(dest: Path) -> Path:
     for argv in (["init", "-q", "-b", "main"], [*identity, "add", "-A"], [*identity, "commit", "-q", "-m", "start"]):
         subprocess.run(["git", *argv], cwd=dest, check=True, capture_output=True)
     return dest
+
+
+def pytest_ini_for_ptw(root: Path) -> None:
+    """pytest-watch (2018) reads pyproject.toml as an ini file and crashes: give it the same pytest settings
+    as a `pytest.ini`, which both it and pytest read first."""
+    import tomllib
+
+    options = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    lines = ["[pytest]"]
+    for key, value in options.items():
+        if isinstance(value, list):
+            lines.append(f"{key} =\n" + "\n".join(f"    {v}" for v in value))
+        else:
+            lines.append(f"{key} = {value}")
+    (root / "pytest.ini").write_text("\n".join(lines) + "\n")
 
 
 def mlci_verdict(line: str) -> bool:
@@ -124,13 +140,15 @@ def main() -> int:
         Tool("mlci watch", [str(BIN / "mlci"), "watch", "--json", "."], mlci_ready, mlci_verdict),
         Tool("pytest-watcher", [str(BIN / "pytest-watcher"), "--now", ".", "tests/unit"],
              lambda line: bool(SUMMARY.match(line)), lambda line: bool(SUMMARY.match(line))),
-        Tool("pytest-watch (ptw)", [str(BIN / "ptw"), "--nobeep", "--runner", str(BIN / "pytest"), ".", "--",
+        Tool("pytest-watch (ptw)", [str(BIN / "ptw"), "--nobeep", "--runner", str(BIN / "pytest"), "--",
                                     "tests/unit"],
              lambda line: bool(SUMMARY.match(line)), lambda line: bool(SUMMARY.match(line))),
     ]
     try:
         for i, tool in enumerate(tools):
             tool.root = copy_project(work / f"project{i}")
+            if tool.name.startswith("pytest-watch "):
+                pytest_ini_for_ptw(tool.root)
             print(f"starting {tool.name} in {tool.root}", file=sys.stderr, flush=True)
             tool.start()
         for n in range(args.edits):

@@ -13,8 +13,6 @@ an event passed to `emit`, from the thread that calls `run`.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
 import tempfile
@@ -23,7 +21,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlci.engine.config import Config, TierConfig
 from mlci.engine.errors import MlciError
@@ -31,12 +28,10 @@ from mlci.engine.events import Event, GateReport, Notice, OutputLines, Tier, Tie
 from mlci.engine.procgroup import Ending, GroupProcess, Outcome
 from mlci.engine.testreport import ReportTail
 
-__all__ = ["GATES_MODULE", "TierRun", "evaluate_gates_if_available", "failing_gates", "tier_environment"]
+__all__ = ["TierRun", "evaluate_gates_if_available", "failing_gates", "register_candidate", "tier_environment"]
 
 Emit = Callable[[Event], None]
 
-GATES_MODULE = "mlci.engine.gates"
-"""Where `evaluate_gates(config) -> GateReport` lives; the model tier skips the gates without it."""
 
 _PYTEST_EXIT_REASONS = {
     2: "pytest was interrupted",
@@ -65,12 +60,27 @@ def tier_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def evaluate_gates_if_available(config: Config, progress: Callable[[str], None] | None = None) -> GateReport | None:
-    """The gate report, or None when the project has no gate file or mlci has no gate module."""
-    if config.gates is None or importlib.util.find_spec(GATES_MODULE) is None:
+    """The gate report, or None when the project has no gate file.
+
+    Evaluated in a child interpreter: loading the candidate imports the project's own code
+    and torch, which a long-lived dashboard must not keep (stale after the next edit).
+    """
+    if config.gates is None:
         return None
-    module: Any = importlib.import_module(GATES_MODULE)
-    report: GateReport = module.evaluate_gates(config, emit_progress=progress)
-    return report
+    from mlci.engine.gates_process import evaluate_gates_in_subprocess
+
+    return evaluate_gates_in_subprocess(config, emit_progress=progress)
+
+
+def register_candidate(config: Config, report: GateReport, mlflow_run_id: str) -> Notice | None:
+    """Register a candidate that passed every gate as `challenger`; the outcome as a notice."""
+    from mlci.engine.registry import register_if_passed
+
+    try:
+        registration = register_if_passed(config, report, run_id=mlflow_run_id or None)
+    except MlciError as exc:
+        return Notice("warning", f"the candidate passed its gates but was not registered: {exc}", source="registry")
+    return Notice("info", registration.describe(), source="registry") if registration is not None else None
 
 
 def failing_gates(report: GateReport) -> tuple[str, ...]:
@@ -113,6 +123,8 @@ class TierRun:
         self.plan_id = plan_id
         self.stages = tuple(stages) or tier_config.stages
         self.full = full
+        self._mlflow_run_id = ""
+        """The model tier's MLflow run, once created (the registered challenger points at it)."""
         self._emit = emit
         self._stop = threading.Event()
         self._cancel_reason = "cancelled"
@@ -248,6 +260,7 @@ class TierRun:
     def _run_model(self, deadline: float) -> _Step:
         mode = "full" if self.full else "quick"
         mlflow_run_id = self._create_mlflow_run(mode)
+        self._mlflow_run_id = mlflow_run_id
         repro = (sys.executable, "-m", "dvc", "repro", *(("--force",) if self.full else ()), *self.stages)
         self._emit(TierStarted(self.run_id, self.tier, self.plan_id, command=repro, full=self.full,
                                mlflow_run_id=mlflow_run_id))
@@ -292,6 +305,9 @@ class TierRun:
             return step
         self._emit(report)
         if report.passed:
+            notice = register_candidate(self.config, report, self._mlflow_run_id)
+            if notice is not None:
+                self._emit(notice)
             return step
         return _Step(Verdict.FAILED, "; ".join(failing_gates(report)), step.passed, step.failed)
 

@@ -32,7 +32,8 @@ class Tmux:
 
     def start(self, argv: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> None:
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
-        command = f"{'env ' + exports + ' ' if exports else ''}{shlex.join(argv)}"
+        # pytest exports COLUMNS and LINES, and Textual trusts them over the pane's real size.
+        command = f"env -u COLUMNS -u LINES {exports} {shlex.join(argv)}"
         # Keep the pane after the program exits, so a crash's last screen can still be read.
         self._tmux(
             "new-session", "-d", "-s", self.name, "-x", str(self.width), "-y", str(self.height),

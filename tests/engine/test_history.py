@@ -15,9 +15,9 @@ from mlci.engine.events import (
     PlanMade,
     TestOutcome,
     TestResult,
+    Tier,
     TierFinished,
     TierStarted,
-    Tier,
     Trigger,
     Verdict,
 )

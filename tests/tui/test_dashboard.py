@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mlci.engine.config import load_config
 from mlci.engine.events import (
     GateReport,

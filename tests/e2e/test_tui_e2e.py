@@ -1,0 +1,106 @@
+"""The real `mlci-tui` binary on a demo sandbox, driven through tmux and read off the screen."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.tmux import Tmux
+
+pytestmark = pytest.mark.e2e
+
+MLCI_TUI = str(Path(sys.executable).parent / "mlci-tui")
+
+
+def open_tui(tmux: Tmux, project: Path) -> str:
+    tmux.start([MLCI_TUI, str(project)], env={"NO_COLOR": "1"})
+    return tmux.wait_for("watching", timeout=120)
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def processes_in(project: Path) -> list[str]:
+    """Processes whose working directory is the project: what a run would leave behind."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "cwd") == str(project):
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
+
+
+def points_on_screen(screen: str) -> int:
+    match = re.search(r"· (\d+) points", screen)
+    return int(match.group(1)) if match else 0
+
+
+def test_training_curve_grows_on_screen_while_the_model_tier_trains(sandbox: Path, tmux: Tmux) -> None:
+    open_tui(tmux, sandbox)
+    params = sandbox / "params.yaml"
+    params.write_text(params.read_text().replace("lr: 0.0001", "lr: 0.0002"))
+    tmux.wait_for("MLflow run", timeout=240)
+    deadline = time.monotonic() + 240
+    first = 0
+    while time.monotonic() < deadline and first == 0:
+        first = points_on_screen(tmux.capture())
+        time.sleep(0.2)
+    assert first > 0, tmux.capture()
+    later = first
+    while time.monotonic() < deadline and later <= first:
+        screen = tmux.capture()
+        later = points_on_screen(screen)
+        if "model ● passed" in screen or "model ✖ failed" in screen:
+            break
+        time.sleep(0.2)
+    assert later > first, f"the curve did not grow past {first} points:\n{tmux.capture()}"
+    screen = tmux.wait_for("model ● passed", timeout=300)
+    assert "why: param train.lr of stage train" in screen
+    assert "Gates" in screen and "gates pass" in screen
+
+
+def test_quitting_during_a_run_leaves_no_process(sandbox: Path, tmux: Tmux) -> None:
+    open_tui(tmux, sandbox)
+    (sandbox / "tests" / "unit" / "test_hang.py").write_text(
+        "import time\n\n\ndef test_hangs():\n    time.sleep(600)\n"
+    )
+    tmux.wait_for("code  ◐ running", timeout=120)
+    tmux.wait_for("test_hang.py", timeout=120)  # pytest has reached the hanging test
+    assert processes_in(sandbox), "the code tier should be running in the project"
+    tmux.send_keys("q")
+    tmux.wait_until_dead(timeout=60)
+    assert processes_in(sandbox) == []
+
+
+def test_push_from_the_tui_shows_progress_and_sets_the_upstream(sandbox: Path, tmux: Tmux) -> None:
+    git(sandbox, "checkout", "-q", "-b", "feature/readme")
+    (sandbox / "NOTES.md").write_text("Notes for the demo.\n")
+    git(sandbox, "add", "NOTES.md")
+    git(sandbox, "commit", "-q", "-m", "Add demo notes")
+    remote = sandbox / ".sandbox" / "remote.git"
+    open_tui(tmux, sandbox)
+    tmux.send_keys("p")
+    screen = tmux.wait_for("1 commit to push", timeout=60)
+    assert "feature/readme → origin" in screen
+    assert "Add demo notes" in screen
+    assert "Pre-push check: runs first" in screen
+    tmux.send_keys("Enter")
+    screen = tmux.wait_for("pushed 1 commit to origin/feature/readme", timeout=400)
+    assert "pre-push check passed" in screen
+    assert git(sandbox, "rev-parse", "--abbrev-ref", "feature/readme@{upstream}") == "origin/feature/readme"
+    remote_head = subprocess.run(["git", "--git-dir", str(remote), "rev-parse", "feature/readme"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    assert remote_head == git(sandbox, "rev-parse", "HEAD")
+    tmux.send_keys("q")
+    tmux.wait_until_dead(timeout=60)
