@@ -138,7 +138,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mlci-bench-"))
     tools = [
         Tool("mlci watch", [str(BIN / "mlci"), "watch", "--json", "."], mlci_ready, mlci_verdict),
-        Tool("pytest-watcher", [str(BIN / "pytest-watcher"), "--now", ".", "tests/unit"],
+        # With watchdog >= 5 its default pattern `*.py` matches top-level files only: ask for every .py file.
+        Tool("pytest-watcher", [str(BIN / "pytest-watcher"), "--now", "--patterns", "**/*.py", ".", "tests/unit"],
              lambda line: bool(SUMMARY.match(line)), lambda line: bool(SUMMARY.match(line))),
         Tool("pytest-watch (ptw)", [str(BIN / "ptw"), "--nobeep", "--runner", str(BIN / "pytest"), "--",
                                     "tests/unit"],

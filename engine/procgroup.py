@@ -91,6 +91,8 @@ class GroupProcess:
     """One command, started in a new session (so a new process group), stdout and stderr merged.
 
     `on_lines` receives the output in batches of whole lines, from the thread that calls `wait`.
+    With `stdout` (a file), only stderr is streamed as lines: for a command whose standard
+    output is a document (`mlci gates --json`) and whose standard error tells the progress.
     """
 
     def __init__(
@@ -100,11 +102,13 @@ class GroupProcess:
         cwd: Path,
         env: Mapping[str, str],
         on_lines: Callable[[tuple[str, ...]], None],
+        stdout: IO[bytes] | None = None,
     ) -> None:
         self.argv = tuple(argv)
         self._cwd = cwd
         self._env = dict(env)
         self._on_lines = on_lines
+        self._stdout = stdout
         self._lock = threading.Lock()
         self._buffer: list[str] = []
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -119,13 +123,16 @@ class GroupProcess:
 
     def start(self) -> None:
         """Start the command; raises OSError when it cannot be started."""
+        separate = self._stdout is not None
         self._proc = subprocess.Popen(
-            self.argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            self.argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL,
+            stdout=self._stdout if separate else subprocess.PIPE,
+            stderr=subprocess.PIPE if separate else subprocess.STDOUT, start_new_session=True,
         )
-        assert self._proc.stdout is not None
+        stream = self._proc.stderr if separate else self._proc.stdout
+        assert stream is not None
         self._reader = threading.Thread(
-            target=self._read, args=(self._proc.stdout,), name=f"mlci-output-{self._proc.pid}", daemon=True
+            target=self._read, args=(stream,), name=f"mlci-output-{self._proc.pid}", daemon=True
         )
         self._reader.start()
 

@@ -13,6 +13,7 @@ an event passed to `emit`, from the thread that calls `run`.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -21,10 +22,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from mlci.engine.config import Config, TierConfig
 from mlci.engine.errors import MlciError
-from mlci.engine.events import Event, GateReport, Notice, OutputLines, Tier, TierFinished, TierStarted, Verdict
+from mlci.engine.events import (
+    Event,
+    GateReport,
+    Notice,
+    OutputLines,
+    Tier,
+    TierFinished,
+    TierStarted,
+    Verdict,
+    event_from_json,
+)
 from mlci.engine.procgroup import Ending, GroupProcess, Outcome
 from mlci.engine.testreport import ReportTail
 
@@ -187,10 +199,11 @@ class TierRun:
         return (sys.executable, "-m", "pytest", "-p", "mlci.engine.pytest_plugin", *pytest_args, *tests)
 
     def _spawn(self, argv: Sequence[str], env: Mapping[str, str], deadline: float,
-               tick: Callable[[], None] | None = None) -> tuple[Outcome, GroupProcess]:
+               tick: Callable[[], None] | None = None, *, stdout: IO[bytes] | None = None,
+               on_lines: Callable[[tuple[str, ...]], None] | None = None) -> tuple[Outcome, GroupProcess]:
         process = GroupProcess(
-            argv, cwd=self.config.root, env=env,
-            on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
+            argv, cwd=self.config.root, env=env, stdout=stdout,
+            on_lines=on_lines or (lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines))),
         )
         with self._lock:
             if self._stop.is_set():
@@ -293,16 +306,14 @@ class TierRun:
                 return step
         if self._stop.is_set():
             return _Step(Verdict.CANCELLED, self._cancel_reason, step.passed, step.failed)
-        return self._gates(step)
+        return self._gates(step, deadline)
 
-    def _gates(self, step: _Step) -> _Step:
-        try:
-            report = evaluate_gates_if_available(
-                self.config, lambda line: self._emit(OutputLines(self.tier, self.run_id, (f"gates: {line}",))))
-        except MlciError as exc:
-            return _Step(Verdict.ERROR, f"gates could not be evaluated: {exc}", step.passed, step.failed)
-        if report is None:
+    def _gates(self, step: _Step, deadline: float) -> _Step:
+        if self.config.gates is None:
             return step
+        report = self._evaluate_gates(deadline)
+        if isinstance(report, _Step):
+            return _Step(report.verdict, report.reason, step.passed, step.failed)
         self._emit(report)
         if report.passed:
             notice = register_candidate(self.config, report, self._mlflow_run_id)
@@ -310,6 +321,43 @@ class TierRun:
                 self._emit(notice)
             return step
         return _Step(Verdict.FAILED, "; ".join(failing_gates(report)), step.passed, step.failed)
+
+    def _evaluate_gates(self, deadline: float) -> GateReport | _Step:
+        """`mlci gates --json` in a child interpreter, in its own process group like every tier command.
+
+        A child because loading the candidate imports the project's code and torch, which a
+        long-lived dashboard must not keep; a process group so that a cancel or the tier's
+        timeout stops the gates too.
+        """
+        from mlci.engine.gates_process import PROGRESS_PREFIX
+
+        errors: list[str] = []
+
+        def on_lines(lines: tuple[str, ...]) -> None:
+            progress = tuple(f"gates: {line[len(PROGRESS_PREFIX):]}" for line in lines
+                             if line.startswith(PROGRESS_PREFIX))
+            errors.extend(line for line in lines if line.strip() and not line.startswith(PROGRESS_PREFIX))
+            if progress:
+                self._emit(OutputLines(self.tier, self.run_id, progress))
+
+        argv = (sys.executable, "-m", "mlci.engine", "gates", "--json", str(self.config.root))
+        with tempfile.TemporaryFile() as out:
+            outcome, _ = self._spawn(argv, tier_environment(), deadline, stdout=out, on_lines=on_lines)
+            out.seek(0)
+            text = out.read().decode("utf-8", errors="replace")
+        killed = self._killed(outcome, "the gates")
+        if killed is not None:
+            return killed
+        if outcome.returncode not in (0, 1) or not text.strip():
+            tail = "; ".join(errors[-3:]) or f"exit status {outcome.returncode}"
+            return _Step(Verdict.ERROR, f"gates could not be evaluated: {tail}")
+        try:
+            report = event_from_json(json.loads(text))
+        except (ValueError, KeyError) as exc:
+            return _Step(Verdict.ERROR, f"gates could not be evaluated: unreadable report ({exc})")
+        if not isinstance(report, GateReport):
+            return _Step(Verdict.ERROR, "gates could not be evaluated: `mlci gates --json` printed no gate report")
+        return report
 
     def _create_mlflow_run(self, mode: str) -> str:
         """A fresh MLflow run for the stages to log into; "" (and a notice) when the store is unusable."""

@@ -12,7 +12,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mlci.engine.events import Notice, OutputLines, Tier, TierFinished, TierStarted, Verdict, event_from_json
+from mlci.engine.check import run_check
+from mlci.engine.config import load_config
+from mlci.engine.events import (
+    GateReport,
+    Notice,
+    OutputLines,
+    Tier,
+    TierFinished,
+    TierStarted,
+    Verdict,
+    event_from_json,
+)
 
 from tests.loop_projects import MARKER_ENV, EventLog, is_finished, make_project, processes_with_env, write
 
@@ -144,3 +155,22 @@ def test_a_hanging_test_is_killed_at_the_tier_timeout_and_quitting_leaves_no_pro
                    after=w.log.snapshot().index(finished) + 1)
     assert w.quit() == 0  # Ctrl-C mid-run
     assert processes_with_env(MARKER_ENV, w.marker) == []
+
+
+def test_the_pre_push_check_runs_every_tier_and_the_gates_and_names_what_is_red(sandbox: Path) -> None:
+    gates = sandbox / "model_gates.yaml"
+    gates.write_text(gates.read_text().replace("accuracy: {min: 0.88}", "accuracy: {min: 0.999}"))
+    log = EventLog()
+    result = run_check(load_config(sandbox), emit=log)
+    assert [f.verdict for t in (Tier.CODE, Tier.DATA) for f in log.finished(t)] == [Verdict.PASSED] * 2
+    (model,) = log.finished(Tier.MODEL)
+    assert model.verdict is Verdict.FAILED
+    (started,) = log.started(Tier.MODEL)
+    assert not started.full and started.mlflow_run_id
+    assert not result.ok
+    # Only the gates are red (the latency gate may join them on a loaded machine: it measures).
+    assert all(line.startswith("gate ") for line in result.failures)
+    (accuracy,) = [line for line in result.failures if line.startswith("gate performance: accuracy")]
+    assert "0.999" in accuracy
+    report = next(e for e in log.snapshot() if isinstance(e, GateReport))
+    assert "accuracy >= 0.999" in [r.check for r in report.results if not r.passed]

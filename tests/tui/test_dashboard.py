@@ -135,3 +135,13 @@ def test_snapshot_dashboard_during_a_run(snap_compare, tmp_path: Path, size: tup
         await play(app, pilot, script())
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("width", [90, 120, 149, 150, 160, 220])
+async def test_every_column_stays_on_screen_with_long_output(tmp_path: Path, width: int) -> None:
+    app = dashboard(tmp_path)
+    async with app.run_test(size=(width, 40)) as pilot:
+        await play(app, pilot, [*script(), OutputLines(Tier.MODEL, 2, ("x" * 400,))])
+        for column in ("#left", "#center", "#right"):
+            region = app.query_one(column).region
+            assert region.width > 0 and region.right <= width, f"{column} at {region} off a {width}-wide screen"

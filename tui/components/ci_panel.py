@@ -75,15 +75,15 @@ class CiPanel(Widget):
     }
     """
 
-    push_lines: reactive[tuple[PushProgress, ...]] = reactive((), always_update=True)
+    push_lines: reactive[tuple[PushProgress, ...]] = reactive((), always_update=True, layout=True)
     """The last push's steps, oldest first (at most MAX_PUSH_LINES)."""
-    push_percent: reactive[float | None] = reactive(None)
+    push_percent: reactive[float | None] = reactive(None, layout=True)
     """git's progress in the current step; None when it reports none."""
     push_ok: reactive[bool | None] = reactive(None)
     """None while a push is in flight (or before any); True or False once it ended."""
-    check_skipped: reactive[bool] = reactive(False)
+    check_skipped: reactive[bool] = reactive(False, layout=True)
     """The last push ran without the pre-push check."""
-    ci: reactive[CiStatus | None] = reactive(None, always_update=True)
+    ci: reactive[CiStatus | None] = reactive(None, always_update=True, layout=True)
     """The latest status of the remote runs; None before the first push."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
