@@ -177,7 +177,7 @@ class MlciApp(App[int]):
         if state is not None:
             self.post_engine_event(state)
         else:
-            self.call_from_thread(setattr, self.query_one(GitHeader), "state", None)
+            self.call_from_thread(setattr, self.query_one(GitHeader), "no_repository", True)
 
     # -- actions -------------------------------------------------------------------------------------
 

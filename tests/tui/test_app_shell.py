@@ -43,9 +43,11 @@ async def test_header_and_tiers_show_the_project(tmp_path: Path) -> None:
 
 async def test_a_folder_outside_git_says_so(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
-    app = MlciApp(load_config(tmp_path))
+    app = MlciApp(load_config(tmp_path), start_engine=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause(0.3)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         assert "not a git repository" in str(app.query_one(GitHeader).render())
 
 

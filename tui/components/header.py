@@ -31,6 +31,8 @@ class GitHeader(Widget):
     """The project's folder name."""
     state: reactive[GitState | None] = reactive(None, always_update=True)
     """The latest git state; None outside a git repository."""
+    no_repository: reactive[bool] = reactive(False)
+    """The project is known not to be a git repository (until then, state None means "not read yet")."""
     note: reactive[str] = reactive("")
     """A short status on the right (watching, polling fallback, a push in flight)."""
 
@@ -38,7 +40,10 @@ class GitHeader(Widget):
         text = Text.assemble(("mlci ", "bold"), (self.project, "bold cyan"), "  ")
         state = self.state
         if state is None:
-            text.append("not a git repository", style="yellow")
+            if self.no_repository:
+                text.append("not a git repository", style="yellow")
+            else:
+                text.append("reading git state…", style="dim")
         else:
             if state.detached:
                 text.append(f"detached HEAD {state.head}", style="bold yellow")
