@@ -132,13 +132,6 @@ def _str_list(node: Node, what: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _check_keys(node: Node, what: str, allowed: set[str]) -> dict[str, Node]:
-    mapping = node.mapping(what)
-    for key, child in mapping.items():
-        if key not in allowed:
-            raise child.key_error(f"unknown key {key!r} in {what} (expected one of: {', '.join(sorted(allowed))})")
-    return mapping
-
 
 def _string(node: Node, what: str) -> str:
     if not isinstance(node.value, str) or not node.value:
@@ -182,7 +175,7 @@ def _infer_tiers(root: Path) -> dict[Tier, tuple[TierConfig, str]]:
 
 def _tier_from_node(tier: Tier, node: Node, base: TierConfig | None, root: Path,
                     origins: dict[str, Origin]) -> TierConfig:
-    fields = _check_keys(node, f"tiers.{tier.value}", _TIER_KEYS)
+    fields = node.fields(f"tiers.{tier.value}", _TIER_KEYS)
     if "stages" in fields and tier is not Tier.MODEL:
         raise fields["stages"].error(f"tiers.{tier.value}.stages: only the model tier runs DVC stages")
     values: dict[str, Any] = {}
@@ -227,7 +220,7 @@ def _section(fields: dict[str, Node], name: str, allowed: set[str], root: Path,
     if name not in fields:
         return {}
     out = {}
-    for key, child in _check_keys(fields[name], name, allowed).items():
+    for key, child in fields[name].fields(name, allowed).items():
         out[key] = _string(child, f"{name}.{key}")
         origins[f"{name}.{key}"] = Origin("written", _where(child, root))
     return out
@@ -251,12 +244,12 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
     """The effective config of the project at `root`; raises ConfigError on a malformed file."""
     root = Path(root).resolve()
     source = _read_source(root)
-    fields = _check_keys(source, "the config", _TOP_KEYS) if source is not None else {}
+    fields = source.fields("the config", _TOP_KEYS) if source is not None else {}
     origins: dict[str, Origin] = {}
     inferred = _infer_tiers(root)
 
     tiers: dict[Tier, TierConfig] = {}
-    written_tiers = _check_keys(fields["tiers"], "tiers", {t.value for t in Tier}) if "tiers" in fields else {}
+    written_tiers = fields["tiers"].fields("tiers", {t.value for t in Tier}) if "tiers" in fields else {}
     for tier in TIER_ORDER:
         base = inferred.get(tier)
         if tier.value in written_tiers:

@@ -23,8 +23,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mlci.engine.errors import MlciError
+from mlci.engine.toolenv import tool_env
 
-__all__ = ["SANDBOX_DIR", "build_sandbox", "sample_project_source", "tool_env"]
+__all__ = ["SANDBOX_DIR", "build_sandbox", "sample_project_source"]
 
 SANDBOX_DIR = ".sandbox"
 """Inside the sandbox: the bare git remote and the DVC remote, excluded from git."""
@@ -52,24 +53,6 @@ def sample_project_source() -> Path:
     if not (source / "dvc.yaml").is_file():
         raise MlciError(f"no sample project at {source} (set MLCI_SAMPLE_PROJECT to its path)")
     return source
-
-
-def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for the project's own commands: this interpreter's bin first on PATH.
-
-    DVC stage commands say `python`; without this they would find whatever python is
-    first on the user's PATH rather than the environment mlci (and the project) lives in.
-    """
-    env = dict(os.environ)
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    env.setdefault("GIT_TERMINAL_PROMPT", "0")
-    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    env.setdefault("DO_NOT_TRACK", "1")
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    if extra:
-        env.update(extra)
-    return env
 
 
 class _Steps:

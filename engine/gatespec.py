@@ -146,21 +146,11 @@ def _number(node: Node, what: str, *, low: float | None = None, high: float | No
     return number
 
 
-def _check_keys(node: Node, what: str, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Node]:  # type: ignore[assignment]
-    mapping = node.mapping(what)
-    for key, child in mapping.items():
-        if key not in allowed:
-            choices = ", ".join(sorted(allowed))
-            raise child.key_error(f"unknown key {key!r} in {what} (expected one of: {choices})")
-    for key in sorted(required - mapping.keys()):
-        raise node.error(f"{what} is missing {key!r}")
-    return mapping
-
 
 def _performance(node: Node) -> tuple[MetricThreshold, ...]:
     out = []
     for metric, bounds in node.mapping("performance").items():
-        fields = _check_keys(bounds, f"performance.{metric}", {"min", "max"})
+        fields = bounds.fields(f"performance.{metric}", {"min", "max"})
         if not fields:
             raise bounds.error(f"performance.{metric} needs a 'min' or a 'max'")
         high = 1.0 if metric in UNIT_INTERVAL_METRICS else None
@@ -185,7 +175,7 @@ def _string_list(node: Node, what: str) -> tuple[str, ...]:
 
 
 def _fairness(node: Node) -> FairnessGate:
-    f = _check_keys(node, "fairness", {"max_disparity", "protected_attributes", "metric"},
+    f = node.fields("fairness", {"max_disparity", "protected_attributes", "metric"},
                     {"max_disparity", "protected_attributes"})
     metric = "accuracy"
     if "metric" in f:
@@ -205,7 +195,7 @@ def _fairness(node: Node) -> FairnessGate:
 
 
 def _evaluation(node: Node) -> EvaluationSpec:
-    f = _check_keys(node, "evaluation", {"model", "test_data", "label"})
+    f = node.fields("evaluation", {"model", "test_data", "label"})
     for key, child in f.items():
         if not isinstance(child.value, str) or not child.value:
             raise child.error(f"evaluation.{key} must be a path or a column name, got {type_name(child.value)}")
@@ -214,31 +204,30 @@ def _evaluation(node: Node) -> EvaluationSpec:
 
 def parse_gate_spec(root: Node) -> GateSpec:
     """Validate a parsed gate file; raises ConfigError at the offending key."""
-    families = _check_keys(
-        root, "the gate file",
+    families = root.fields("the gate file",
         {"performance", "regression", "latency", "size", "fairness", "behavioral", "evaluation"},
     )
     spec: dict[str, Any] = {}
     if "performance" in families:
         spec["performance"] = _performance(families["performance"])
     if "regression" in families:
-        f = _check_keys(families["regression"], "regression", {"max_degradation"}, {"max_degradation"})
+        f = families["regression"].fields("regression", {"max_degradation"}, {"max_degradation"})
         spec["regression"] = RegressionGate(
             _number(f["max_degradation"], "regression.max_degradation", low=0.0, high=1.0)
         )
     if "latency" in families:
-        f = _check_keys(families["latency"], "latency", {"p50_ms", "p95_ms", "p99_ms"})
+        f = families["latency"].fields("latency", {"p50_ms", "p95_ms", "p99_ms"})
         if not f:
             raise families["latency"].error("latency needs at least one of p50_ms, p95_ms, p99_ms")
         values = {k: _number(v, f"latency.{k}", low=0.0, low_open=True) for k, v in f.items()}
         spec["latency"] = LatencyGate(**values)
     if "size" in families:
-        f = _check_keys(families["size"], "size", {"max_mb"}, {"max_mb"})
+        f = families["size"].fields("size", {"max_mb"}, {"max_mb"})
         spec["size"] = SizeGate(_number(f["max_mb"], "size.max_mb", low=0.0, low_open=True))
     if "fairness" in families:
         spec["fairness"] = _fairness(families["fairness"])
     if "behavioral" in families:
-        f = _check_keys(families["behavioral"], "behavioral", {"test_cases", "min_pass_rate"}, {"test_cases"})
+        f = families["behavioral"].fields("behavioral", {"test_cases", "min_pass_rate"}, {"test_cases"})
         cases = f["test_cases"]
         if not isinstance(cases.value, str) or not cases.value:
             raise cases.error(f"behavioral.test_cases must be a path, got {type_name(cases.value)}")

@@ -39,6 +39,7 @@ from mlci.engine.events import (
 )
 from mlci.engine.procgroup import Ending, GroupProcess, Outcome
 from mlci.engine.testreport import ReportTail
+from mlci.engine.toolenv import tool_env
 
 __all__ = ["TierRun", "evaluate_gates_if_available", "failing_gates", "register_candidate", "tier_environment"]
 
@@ -64,8 +65,6 @@ class _Step:
 
 def tier_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a tier's commands: ours, this interpreter's bin first on PATH, unbuffered output."""
-    from mlci.engine.demo import tool_env
-
     env = tool_env(extra)
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,17 @@ class Node:
         if not isinstance(self.value, dict):
             raise self.error(f"{what} must be a mapping, got {type_name(self.value)}")
         mapping: dict[str, Node] = self.value
+        return mapping
+
+    def fields(self, what: str, allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Node]:
+        """This mapping's entries, after checking every key is `allowed` and every `required` one is there."""
+        mapping = self.mapping(what)
+        for key, child in mapping.items():
+            if key not in allowed:
+                choices = ", ".join(sorted(allowed))
+                raise child.key_error(f"unknown key {key!r} in {what} (expected one of: {choices})")
+        for key in sorted(set(required) - mapping.keys()):
+            raise self.error(f"{what} is missing {key!r}")
         return mapping
 
     def items(self) -> Iterator[tuple[str, Node]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ import pytest
 from tests.tmux import Tmux, tmux_available
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
@@ -80,9 +78,9 @@ def tmux() -> Iterator[Tmux]:
 @pytest.fixture
 def tool_env() -> dict[str, str]:
     """The environment for running the installed `mlci`/`mlci-tui` binaries in subprocesses."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+    from mlci.engine.toolenv import tool_env as project_env
+
+    env = project_env({"NO_COLOR": "1"})
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("MLFLOW_RUN_ID", None)
-    env["NO_COLOR"] = "1"
     return env
