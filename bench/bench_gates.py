@@ -45,7 +45,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mlci-bench-gates-") as tmp:
         root = args.sandbox
         if root is None:
-            from mlci.engine.demo import build_sandbox
+            from mlci.engine.demo.sandbox import build_sandbox
 
             print("building a demo sandbox (one quick training run) ...", flush=True)
             root = build_sandbox(Path(tmp) / "sandbox", progress=lambda _line: None)
@@ -55,9 +55,9 @@ def main() -> int:
 
 
 def run(root: Path) -> None:
-    from mlci.engine.config import load_config
-    from mlci.engine.gates import evaluate_gates
-    from mlci.engine.model_eval import LATENCY_CALLS, LATENCY_WARMUP, load_model, load_table, measure_latency
+    from mlci.engine.config.loader import load_config
+    from mlci.engine.gates.evaluate import evaluate_gates
+    from mlci.engine.gates.model_eval import LATENCY_CALLS, LATENCY_WARMUP, load_model, load_table, measure_latency
 
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID")}
     cli = [_seconds(lambda: subprocess.run([sys.executable, "-m", "mlci.engine", "gates", "--quiet", str(root)],

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for the tests' NVML stand-in
 
-from mlci.engine.gpu_nvml import NvmlSampler  # noqa: E402
-from mlci.engine.gpu_processes import is_ours  # noqa: E402
-from mlci.engine.gpu_recorded import RecordedSampler  # noqa: E402
+from mlci.engine.telemetry.gpu.nvml import NvmlSampler  # noqa: E402
+from mlci.engine.telemetry.gpu.processes import is_ours  # noqa: E402
+from mlci.engine.telemetry.gpu.recorded import RecordedSampler  # noqa: E402
 
 N = 1000
 BATCHES = 5

@@ -31,7 +31,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 WATCHER_SCRIPT = """
 import sys, threading
 from pathlib import Path
-from mlci.engine.watch import Watcher
+from mlci.engine.loop.watch import Watcher
 w = Watcher(Path(sys.argv[1]), on_change=lambda c: print(c, flush=True), force_polling=len(sys.argv) > 2)
 w.start()
 w.wait_ready()

@@ -1,3 +1,3 @@
-from mlci.engine.cli import main
+from mlci.engine.cli.main import main
 
 raise SystemExit(main())

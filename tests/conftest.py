@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo sandbox built by `build_sandbox`, once per test session. Do not modify it."""
-    from mlci.engine.demo import build_sandbox
+    from mlci.engine.demo.sandbox import build_sandbox
 
     return build_sandbox(tmp_path_factory.mktemp("template") / "sandbox", progress=lambda _: None)
 
@@ -78,7 +78,7 @@ def tmux() -> Iterator[Tmux]:
 @pytest.fixture
 def tool_env() -> dict[str, str]:
     """The environment for running the installed `mlci`/`mlci-tui` binaries in subprocesses."""
-    from mlci.engine.toolenv import tool_env as project_env
+    from mlci.engine.run.tool_env import tool_env as project_env
 
     env = project_env({"NO_COLOR": "1"})
     env.pop("MLFLOW_TRACKING_URI", None)

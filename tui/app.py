@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from mlci.engine.events import GitState, GpuSample, Notice, Tier
 from mlci.tui.components.ci_panel import CiPanel
-from mlci.tui.components.failures import FailuresPanel
+from mlci.tui.components.failures_panel import FailuresPanel
 from mlci.tui.components.gates_panel import GatesPanel
+from mlci.tui.components.git_header import GitHeader
 from mlci.tui.components.gpu_panel import GpuPanel
 from mlci.tui.components.gpu_tier_line import GpuTierLine
-from mlci.tui.components.header import GitHeader
 from mlci.tui.components.metrics_panel import MetricsPanel
 from mlci.tui.components.output_log import OutputLog
-from mlci.tui.components.push_screen import PushConfirmScreen, PushDecision
-from mlci.tui.components.tiers import TierPanel
+from mlci.tui.components.tier_panel import TierPanel
+from mlci.tui.screens.push_confirm_screen import PushConfirmScreen, PushDecision
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -32,9 +32,9 @@ from textual.message import Message
 from textual.widgets import Footer
 
 if TYPE_CHECKING:
-    from mlci.engine.config import Config
+    from mlci.engine.config.loader import Config
     from mlci.engine.events import Event
-    from mlci.engine.session import Session
+    from mlci.engine.loop.session import Session
 
 __all__ = ["HEAVY_MODULES", "EngineEvent", "MlciApp"]
 
@@ -68,7 +68,7 @@ class MlciApp(App[int]):
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     """Absolute, so that subclasses defined elsewhere (tests) find it too."""
     TITLE = "mlci"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
     """Below 150 columns the three columns share the width evenly (see app.tcss)."""
     AUTO_FOCUS = None
     """Keys go to the app's bindings; panels take focus only when clicked."""
@@ -135,7 +135,7 @@ class MlciApp(App[int]):
 
     @work(thread=True, exclusive=True, group="session")
     def start_session(self) -> None:
-        from mlci.engine.session import Session
+        from mlci.engine.loop.session import Session
 
         session = Session(self.config, emit=self.post_engine_event, gpu=True)
         self.session = session
@@ -171,7 +171,7 @@ class MlciApp(App[int]):
     @work(thread=True, exclusive=True, group="git")
     def refresh_git_state(self) -> None:
         """Read the git state off the UI thread (GitPython shells out to git)."""
-        from mlci.engine.gitstate import read_git_state
+        from mlci.engine.git.state import read_git_state
 
         state = read_git_state(self.config.root)
         if state is not None:
@@ -220,7 +220,7 @@ class MlciApp(App[int]):
     def plan_push(self) -> None:
         """Work out what a push would send, then ask (the confirmation screen shows it)."""
         from mlci.engine.errors import MlciError
-        from mlci.engine.push import plan_push
+        from mlci.engine.git.push import plan_push
 
         try:
             plan = plan_push(self.config.root, remote=self.config.git.remote)
@@ -239,10 +239,10 @@ class MlciApp(App[int]):
     @work(thread=True, exclusive=True, group="push")
     def run_push(self, decision: PushDecision) -> None:
         """The check, then the push; progress arrives on the CI panel as events. Then follow CI."""
-        from mlci.engine.check import run_check
-        from mlci.engine.ci_follow import follow_after_push
+        from mlci.engine.ci.follow import follow_after_push
         from mlci.engine.errors import MlciError
-        from mlci.engine.push import push_branch
+        from mlci.engine.git.push import push_branch
+        from mlci.engine.loop.check import run_check
 
         check = None if decision.no_verify else (lambda: run_check(self.config, emit=self.post_engine_event))
         try:

@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
     args = parser.parse_args(argv)
 
-    from mlci.engine.config import load_config
+    from mlci.engine.config.loader import load_config
     from mlci.engine.errors import MlciError
 
     try:

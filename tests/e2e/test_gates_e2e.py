@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from mlci.engine.events import Event, MetricPoint
-from mlci.engine.report import format_number
+from mlci.engine.gates.pr_report import format_number
 
 pytestmark = pytest.mark.e2e
 
@@ -112,9 +112,9 @@ def test_a_worse_model_than_champion_fails_the_regression_gate(sandbox: Path, to
 
 
 def test_a_passing_candidate_is_registered_as_challenger_and_promoted(sandbox: Path, tool_env: dict[str, str]) -> None:
-    from mlci.engine.config import load_config
-    from mlci.engine.gates import evaluate_gates
-    from mlci.engine.registry import alias_state, register_challenger
+    from mlci.engine.config.loader import load_config
+    from mlci.engine.gates.evaluate import evaluate_gates
+    from mlci.engine.gates.registry import alias_state, register_challenger
 
     config = load_config(sandbox)
     report = evaluate_gates(config)
@@ -136,7 +136,7 @@ def test_a_passing_candidate_is_registered_as_challenger_and_promoted(sandbox: P
 
 
 def test_the_follower_sees_the_curve_grow_while_training(sandbox: Path, tool_env: dict[str, str]) -> None:
-    from mlci.engine.live_metrics import MetricFollower
+    from mlci.engine.telemetry.live_metrics import MetricFollower
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{sandbox / 'mlflow.db'}"

@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mlci.engine.check import run_check
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.events import (
     GateReport,
     Notice,
@@ -24,6 +23,7 @@ from mlci.engine.events import (
     Verdict,
     event_from_json,
 )
+from mlci.engine.loop.check import run_check
 
 from tests.loop_projects import MARKER_ENV, EventLog, is_finished, make_project, processes_with_env, write
 

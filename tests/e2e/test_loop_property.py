@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.events import Notice, TestOutcome, TestResult, Tier, TierFinished, Verdict
-from mlci.engine.session import Session
+from mlci.engine.loop.session import Session
 
 from tests.loop_projects import EventLog, make_project, write
 

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlci.engine.check import CheckResult, run_check
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.events import Tier, Verdict
+from mlci.engine.loop.check import CheckResult, run_check
 
 from tests.loop_projects import EventLog, make_project
 

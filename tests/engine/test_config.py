@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.errors import ConfigError
 from mlci.engine.events import Tier
 

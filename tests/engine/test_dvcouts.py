@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from mlci.engine.dvcouts import dvc_tracked_paths, is_dvc_metafile
+from mlci.engine.loop.dvc_outs import dvc_tracked_paths, is_dvc_metafile
 
 
 def test_outs_deps_and_metrics_of_every_dvc_file_are_named(tmp_path: Path) -> None:

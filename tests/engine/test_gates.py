@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.errors import ConfigError
 from mlci.engine.events import GateReport, GateResult
-from mlci.engine.gates import evaluate_gates, run_gates
+from mlci.engine.gates.evaluate import evaluate_gates, run_gates
 
 from tests.gate_projects import (
     GOOD_GATES,
@@ -266,7 +266,7 @@ def test_a_dvc_project_without_mlflow_gates_its_metrics_file(tmp_path: Path, mon
 
 
 def test_the_gates_in_a_child_process_give_the_same_report(project: Path) -> None:
-    from mlci.engine.gates_process import evaluate_gates_in_subprocess
+    from mlci.engine.run.gates_child import evaluate_gates_in_subprocess
 
     lines: list[str] = []
     child = evaluate_gates_in_subprocess(load_config(project), emit_progress=lines.append)
@@ -279,7 +279,7 @@ def test_the_gates_in_a_child_process_give_the_same_report(project: Path) -> Non
 
 def test_a_malformed_gate_file_in_a_child_process_is_an_error(project: Path) -> None:
     from mlci.engine.errors import MlciError
-    from mlci.engine.gates_process import evaluate_gates_in_subprocess
+    from mlci.engine.run.gates_child import evaluate_gates_in_subprocess
 
     config = load_config(project)
     write_gates(project, "size: {max_mb: -1}\n")

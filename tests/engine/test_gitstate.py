@@ -6,7 +6,7 @@ from pathlib import Path
 
 import git as gitpython
 import pytest
-from mlci.engine.gitstate import outgoing_commits, read_git_state
+from mlci.engine.git.state import outgoing_commits, read_git_state
 
 from tests.gitrepos import commit, git, isolated_git, make_clone, make_repo
 

@@ -22,16 +22,16 @@ import pynvml as real_nvml
 import pytest
 from mlci.engine.errors import ConfigError
 from mlci.engine.events import GpuSample
-from mlci.engine.gpu_monitor import GpuMonitor
-from mlci.engine.gpu_nvml import (
+from mlci.engine.telemetry.gpu.monitor import GpuMonitor
+from mlci.engine.telemetry.gpu.nvml import (
     STATUS_NO_BINDING,
     STATUS_NO_DEVICE,
     STATUS_NO_DRIVER,
     STATUS_NO_LIBRARY,
     NvmlSampler,
 )
-from mlci.engine.gpu_recorded import RecordedSampler
-from mlci.engine.gpu_sampler import RECORDING_ENV, open_sampler
+from mlci.engine.telemetry.gpu.recorded import RecordedSampler
+from mlci.engine.telemetry.gpu.sampler import RECORDING_ENV, open_sampler
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "data" / "gpu"
 MIB = 1024 * 1024

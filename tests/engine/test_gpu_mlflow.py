@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlci.engine.gpu_mlflow import GpuRunLogger, gpu_system_metrics, log_gpu_sample
-from mlci.engine.gpu_recorded import RecordedSampler
+from mlci.engine.telemetry.gpu.mlflow_log import GpuRunLogger, gpu_system_metrics, log_gpu_sample
+from mlci.engine.telemetry.gpu.recorded import RecordedSampler
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "data" / "gpu"
 

@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 
 import mlci.engine
-import mlci.engine.commands
+import mlci.engine.cli.commands
 import pytest
-from mlci.engine.cli import COMMANDS
+from mlci.engine.cli.main import COMMANDS
 
 ENGINE_MODULES = sorted(
-    [f"mlci.engine.{m.name}" for m in pkgutil.iter_modules(mlci.engine.__path__) if m.name != "__main__"]
-    + [f"mlci.engine.commands.{m.name}" for m in pkgutil.iter_modules(mlci.engine.commands.__path__)]
+    m.name for m in pkgutil.walk_packages(mlci.engine.__path__, "mlci.engine.") if m.name != "mlci.engine.__main__"
 )
 HEAVY = ("textual", "rich")
 
@@ -34,7 +33,7 @@ def test_engine_module_imports_without_textual_or_rich(module: str) -> None:
 def test_mlci_help_lists_every_subcommand_and_imports_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "from mlci.engine.cli import main\n"
+        "from mlci.engine.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('mlflow','dvc','torch','sklearn','git','textual','pandas') if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))\n"
@@ -46,7 +45,7 @@ def test_mlci_help_lists_every_subcommand_and_imports_nothing_heavy() -> None:
 
 
 def test_every_listed_subcommand_exists() -> None:
-    commands_dir = Path(mlci.engine.commands.__file__).parent
+    commands_dir = Path(mlci.engine.cli.commands.__file__).parent
     for command in COMMANDS:
         assert (commands_dir / f"{command.module}.py").is_file(), f"mlci {command.name} is listed but missing"
         result = subprocess.run(

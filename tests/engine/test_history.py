@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.events import (
     GateReport,
     GateResult,
@@ -21,8 +21,8 @@ from mlci.engine.events import (
     Trigger,
     Verdict,
 )
-from mlci.engine.history import HISTORY_FILE, History, read_last_plans
-from mlci.engine.session import Session
+from mlci.engine.loop.history import HISTORY_FILE, History, read_last_plans
+from mlci.engine.loop.session import Session
 
 from tests.loop_projects import EventLog, git, make_project
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlci.engine.hooks import HOOK_MARKER
+from mlci.engine.git.hooks import HOOK_MARKER
 
 from tests.gitrepos import git, isolated_git, make_repo, refs, tiny_project
 
@@ -101,7 +101,7 @@ def test_mlci_push_does_not_run_the_check_twice(tmp_path: Path) -> None:
     """After `mlci push`'s own check passed, the installed hook trusts it for that very commit."""
     from dataclasses import dataclass
 
-    from mlci.engine.push import push_branch
+    from mlci.engine.git.push import push_branch
 
     @dataclass(frozen=True)
     class Green:

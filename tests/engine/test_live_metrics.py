@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from mlci.engine.events import Event, MetricPoint, Notice
-from mlci.engine.live_metrics import MetricFollower
+from mlci.engine.telemetry.live_metrics import MetricFollower
 from mlflow.tracking import MlflowClient
 
 WAIT_S = 60.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mlci.engine.patterns import PatternSet
+from mlci.engine.config.patterns import PatternSet
 
 
 @pytest.mark.parametrize(

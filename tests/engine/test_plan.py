@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.events import ChangeDetected, PlanMade, Tier, Trigger, Verdict
-from mlci.engine.plan import HEAD_MOVED, Planner, held_by
-from mlci.engine.watch import Watcher
+from mlci.engine.loop.plan import HEAD_MOVED, Planner, held_by
+from mlci.engine.loop.watch import Watcher
 
 CODE, DATA, MODEL = Tier.CODE, Tier.DATA, Tier.MODEL
 

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from mlci.engine.cli.printer import HumanPrinter, JsonPrinter, colour_wanted
 from mlci.engine.events import (
     ChangeDetected,
     GateReport,
@@ -22,7 +23,6 @@ from mlci.engine.events import (
     Verdict,
     event_from_json,
 )
-from mlci.engine.printer import HumanPrinter, JsonPrinter, colour_wanted
 
 EVENTS = [
     ChangeDetected(("src/a.py", "src/b.py", "src/c.py", "src/d.py")),

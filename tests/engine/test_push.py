@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlci.engine.errors import MlciError
 from mlci.engine.events import PushProgress
-from mlci.engine.push import plan_push, push_branch, scrub_url
+from mlci.engine.git.push import plan_push, push_branch, scrub_url
 
 from tests.gitrepos import commit, git, isolated_git, make_clone, make_repo, refs
 

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.errors import MlciError
 from mlci.engine.events import GateReport, GateResult
-from mlci.engine.registry import alias_state, promote, register_challenger, register_if_passed
+from mlci.engine.gates.registry import alias_state, promote, register_challenger, register_if_passed
 from mlflow.tracking import MlflowClient
 
 from tests.gate_projects import build_gate_project, copy_project, register_champion

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mlci.engine.report import format_number as fmt
+from mlci.engine.gates.pr_report import format_number as fmt
 from mlflow.tracking import MlflowClient
 
 from tests.gate_projects import build_gate_project, copy_project, git

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.events import Notice, OutputLines, TestOutcome, Tier, TierStarted, Verdict
-from mlci.engine.runner import TierRun
+from mlci.engine.run.tier_run import TierRun
 
 from tests.loop_projects import EventLog, living_processes, make_dvc_project, make_project, wait_until, write
 
@@ -85,7 +85,7 @@ def test_a_green_tier_passes_and_says_what_it_ran(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", tests={"tests/test_ok.py": "def test_one():\n    pass\n"})
     log, _ = run_tier(root)
     started = next(e for e in log.snapshot() if isinstance(e, TierStarted))
-    assert started.command[1:5] == ("-m", "pytest", "-p", "mlci.engine.pytest_plugin")
+    assert started.command[1:5] == ("-m", "pytest", "-p", "mlci.engine.run.pytest_plugin")
     finished = log.finished(Tier.CODE)[-1]
     assert (finished.verdict, finished.passed, finished.failed, finished.plan_id) == (Verdict.PASSED, 1, 0, 1)
     output = [line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines]

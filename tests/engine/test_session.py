@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.events import (
     ChangeDetected,
     GitState,
@@ -21,7 +21,7 @@ from mlci.engine.events import (
     TierStarted,
     Verdict,
 )
-from mlci.engine.session import Session
+from mlci.engine.loop.session import Session
 
 from tests.loop_projects import (
     MARKER_ENV,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from mlci.engine.events import ChangeDetected, Notice
-from mlci.engine.watch import Watcher
+from mlci.engine.loop.watch import Watcher
 
 TIMEOUT = 30.0
 """Generous: how long to wait for something that must come."""

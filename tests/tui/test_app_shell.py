@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.tui.app import MlciApp
-from mlci.tui.components.header import GitHeader
-from mlci.tui.components.tiers import TierPanel
+from mlci.tui.components.git_header import GitHeader
+from mlci.tui.components.tier_panel import TierPanel
 
 
 def git_project(root: Path, *, data: bool = True) -> Path:
@@ -56,7 +56,7 @@ def test_first_frame_is_painted_before_any_heavy_import(tmp_path: Path) -> None:
     (root / "dvc.yaml").write_text("stages: {}\n")
     script = (
         "import asyncio, sys\n"
-        "from mlci.engine.config import load_config\n"
+        "from mlci.engine.config.loader import load_config\n"
         "from mlci.tui.app import MlciApp\n"
         "async def main():\n"
         "    app = MlciApp(load_config(sys.argv[1]))\n"

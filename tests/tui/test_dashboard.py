@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlci.engine.config import load_config
+from mlci.engine.config.loader import load_config
 from mlci.engine.events import (
     GateReport,
     GateResult,
@@ -23,11 +23,11 @@ from mlci.engine.events import (
     Trigger,
     Verdict,
 )
-from mlci.engine.gpu_recorded import load_recording
+from mlci.engine.telemetry.gpu.recorded import load_recording
 from mlci.tui.app import EngineEvent, MlciApp
-from mlci.tui.components.failures import FailuresPanel
+from mlci.tui.components.failures_panel import FailuresPanel
 from mlci.tui.components.output_log import OutputLog
-from mlci.tui.components.tiers import TierPanel
+from mlci.tui.components.tier_panel import TierPanel
 
 GPU_RECORDINGS = Path(__file__).resolve().parent.parent / "data" / "gpu"
 

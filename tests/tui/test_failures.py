@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlci.engine.events import TestOutcome, TestResult, Tier, TierStarted
-from mlci.tui.components.failures import FailuresPanel
+from mlci.tui.components.failures_panel import FailuresPanel
 from textual.app import App, ComposeResult
 
 FAILURE = "def test_y():\n>       assert f(1) == 2\nE       assert 3 == 2\n\ntests/unit/test_x.py:7: AssertionError"

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from mlci.engine.events import GateReport, GateResult
-from mlci.tui.components.gates_panel import GateDetailsScreen, GatesPanel, PromoteConfirmScreen, ordered
+from mlci.tui.components.gates_panel import GatesPanel, ordered
+from mlci.tui.screens.gate_details_screen import GateDetailsScreen
+from mlci.tui.screens.promote_confirm_screen import PromoteConfirmScreen
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
@@ -94,8 +96,8 @@ def test_order_is_failing_first_then_file_order() -> None:
 
 @pytest.fixture
 def registry_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from mlci.engine.config import load_config
-    from mlci.engine.registry import register_challenger
+    from mlci.engine.config.loader import load_config
+    from mlci.engine.gates.registry import register_challenger
 
     from tests.gate_projects import build_gate_project, register_champion
 
@@ -107,8 +109,8 @@ def registry_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def test_promote_asks_first_and_moves_champion_on_yes(registry_project: Path) -> None:
-    from mlci.engine.config import load_config
-    from mlci.engine.registry import alias_state
+    from mlci.engine.config.loader import load_config
+    from mlci.engine.gates.registry import alias_state
 
     config = load_config(registry_project)
     app = GatesHost(REPORT, config)

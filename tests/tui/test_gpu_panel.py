@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlci.engine.events import GpuSample
-from mlci.engine.gpu_recorded import RecordedSampler
+from mlci.engine.telemetry.gpu.recorded import RecordedSampler
 from mlci.tui.components.gpu_panel import GpuPanel
 from mlci.tui.components.gpu_tier_line import GpuTierLine
 from textual.app import App, ComposeResult

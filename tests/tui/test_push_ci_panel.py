@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from mlci.engine.errors import MlciError
 from mlci.engine.events import CiJob, CiRun, CiStatus, PushProgress
-from mlci.engine.gitstate import Commit
-from mlci.engine.push import PushPlan, plan_push, push_branch
+from mlci.engine.git.push import PushPlan, plan_push, push_branch
+from mlci.engine.git.state import Commit
 from mlci.tui.components.ci_panel import CiPanel
-from mlci.tui.components.push_screen import PushConfirmScreen, PushDecision
+from mlci.tui.screens.push_confirm_screen import PushConfirmScreen, PushDecision
 from textual import work
 from textual.app import App, ComposeResult
 from textual.message import Message

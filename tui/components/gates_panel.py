@@ -11,124 +11,28 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from mlci.engine.events import GateReport, GateResult
+from mlci.tui.components.gate_figures import format_value
+from mlci.tui.screens.gate_details_screen import GateDetailsScreen
+from mlci.tui.screens.promote_confirm_screen import PromoteConfirmScreen
 from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 if TYPE_CHECKING:
-    from mlci.engine.config import Config
+    from mlci.engine.config.loader import Config
     from mlci.engine.events import Event
     from textual.app import ComposeResult
 
-__all__ = ["GateDetailsScreen", "GatesPanel", "PromoteConfirmScreen", "format_value", "ordered"]
+__all__ = ["GatesPanel", "ordered"]
 
 
 def ordered(report: GateReport) -> list[GateResult]:
     """Failing gates first, then the rest, each group in the gate file's order."""
     return sorted(report.results, key=lambda r: r.passed)
-
-
-def format_value(result: GateResult, value: float | None) -> str:
-    """A gate figure with its unit: milliseconds for latency, megabytes for size, 4 decimals otherwise."""
-    if value is None:
-        return "—"
-    if result.gate == "latency":
-        return f"{value:.2f} ms"
-    if result.gate == "size":
-        return f"{value:.3f} MB"
-    return f"{value:.4f}"
-
-
-class GateDetailsScreen(ModalScreen[None]):
-    """One gate in full: its check, verdict, both numbers, the reason, and the lines behind it.
-
-    | Key | Action |
-    | :- | :- |
-    | `escape`, `enter`, `q` | Close. |
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "dismiss", "Close")]
-
-    DEFAULT_CSS = """
-    GateDetailsScreen {
-        align: center middle;
-    }
-    GateDetailsScreen > #gate-dialog {
-        width: 90%;
-        max-width: 110;
-        height: auto;
-        max-height: 90%;
-        border: thick $primary;
-        background: $surface;
-        padding: 1 2;
-    }
-    GateDetailsScreen #gate-lines {
-        height: auto;
-        max-height: 20;
-        margin-top: 1;
-    }
-    """
-
-    def __init__(self, result: GateResult) -> None:
-        super().__init__()
-        self.result = result
-
-    def compose(self) -> ComposeResult:
-        r = self.result
-        verdict = Text("PASS", style="bold green") if r.passed else Text("FAIL", style="bold red")
-        head = Text.assemble(verdict, "  ", (r.gate, "bold"), "  ", r.check)
-        figures = Text(f"value {format_value(r, r.value)}    threshold {format_value(r, r.threshold)}")
-        if r.baseline is not None:
-            figures.append(f"    baseline {format_value(r, r.baseline)}")
-        with Vertical(id="gate-dialog"):
-            yield Static(head, id="gate-head")
-            yield Static(figures, id="gate-figures")
-            yield Static(Text(r.reason), id="gate-reason")
-            with VerticalScroll(id="gate-lines"):
-                yield Static(Text("\n".join(r.details) if r.details else "(no further details)"))
-
-
-class PromoteConfirmScreen(ModalScreen[bool]):
-    """Asks before moving the `champion` alias: names the model and both versions.
-
-    | Key | Action |
-    | :- | :- |
-    | `y` | Promote. |
-    | `n`, `escape` | Cancel: no alias changes. |
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Promote"),
-        Binding("n,escape", "answer(False)", "Cancel"),
-    ]
-
-    DEFAULT_CSS = """
-    PromoteConfirmScreen {
-        align: center middle;
-    }
-    PromoteConfirmScreen > Static {
-        width: auto;
-        max-width: 90%;
-        border: thick $warning;
-        background: $surface;
-        padding: 1 2;
-    }
-    """
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text.assemble((self.question, "bold"), "\n\n", "y promote    n cancel"))
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
 
 
 class GatesPanel(Vertical):
@@ -239,7 +143,7 @@ class GatesPanel(Vertical):
     @work(thread=True, exclusive=True, group="registry")
     def _ask_promote(self) -> None:
         from mlci.engine.errors import MlciError
-        from mlci.engine.registry import alias_state
+        from mlci.engine.gates.registry import alias_state
 
         assert self.config is not None
         try:
@@ -264,7 +168,7 @@ class GatesPanel(Vertical):
     @work(thread=True, exclusive=True, group="registry")
     def _promote(self) -> None:
         from mlci.engine.errors import MlciError
-        from mlci.engine.registry import promote
+        from mlci.engine.gates.registry import promote
 
         assert self.config is not None
         try:

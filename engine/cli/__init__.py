@@ -1,0 +1,1 @@
+"""The headless `mlci` command: the entry point, one module per subcommand, the plain printer."""

@@ -1,0 +1,50 @@
+"""`mlci config`: the effective config, the gate file included, each value with its origin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
+    parser.add_argument("--json", action="store_true", help="print the config as JSON")
+
+
+def _lines(prefix: str, value: Any, origins: dict[str, Any]) -> list[str]:
+    if isinstance(value, dict) and value:
+        out = []
+        for key, child in value.items():
+            dotted = f"{prefix}.{key}" if prefix else key
+            out.extend(_lines(dotted, child, origins))
+        return out
+    origin = origins.get(prefix)
+    shown = json.dumps(value)
+    return [f"{prefix} = {shown}" + (f"    # {origin}" if origin else "")]
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlci.engine.config.loader import load_config
+
+    config = load_config(Path(args.path))
+    data = config.as_dict()
+    if config.gates is not None:
+        data["gate_spec"] = config.gates.as_dict()
+    if args.json:
+        data["origins"] = {k: str(v) for k, v in config.origins.items()}
+        print(json.dumps(data, indent=2))
+        return 0
+    source = config.source.relative_to(config.root) if config.source else "none (everything inferred)"
+    print(f"# project: {config.root}")
+    print(f"# config file: {source}")
+    for line in _lines("", {k: v for k, v in data.items() if k != "gate_spec"}, config.origins):
+        print(line)
+    if config.gates is not None and config.gates_path is not None:
+        print(f"# gates: {config.gates_path.relative_to(config.root)} (valid)")
+        for line in _lines("gate", data["gate_spec"], {}):
+            print(line)
+    return 0

@@ -1,0 +1,57 @@
+"""`mlci gates [--json] [PATH]`: evaluate model_gates.yaml; exit 0 only when every gate passes.
+
+Exit codes: 0 every gate passed, 1 a gate failed (or none could be evaluated), 2 a
+malformed gate or config file (nothing evaluated). Progress goes to stderr, so that
+`--json` output on stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "format_report", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
+    parser.add_argument("--json", action="store_true", help="print the gate report as JSON")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="the candidate MLflow model directory (default: inferred from dvc.yaml)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+
+
+def format_report(report: Any) -> list[str]:
+    """The gate table as plain text lines, failing gates first."""
+    ordered = sorted(report.results, key=lambda r: r.passed)
+    width = max((len(r.check) for r in ordered), default=10)
+    lines = [f"candidate: {report.model_uri or '(none)'}" + (f"    baseline: {report.baseline}" if report.baseline
+                                                            else "")]
+    for r in ordered:
+        lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.gate:<11} {r.check:<{width}}  {r.reason}")
+    failed = sum(not r.passed for r in report.results)
+    lines.append(f"{len(report.results) - failed} of {len(report.results)} gates pass"
+                 + ("" if report.passed else f", {failed} fail"))
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlci.engine.config.loader import load_config
+    from mlci.engine.gates.evaluate import evaluate_gates, gate_report_json
+    from mlci.engine.run.gates_child import PROGRESS_PREFIX
+
+    config = load_config(Path(args.path))
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(f"{PROGRESS_PREFIX}{line}", file=sys.stderr, flush=True)
+
+    report = evaluate_gates(config, model_path=args.model, emit_progress=progress)
+    if args.json:
+        print(json.dumps(gate_report_json(report), indent=2))
+    else:
+        print("\n".join(format_report(report)))
+    return 0 if report.passed else 1

@@ -1,0 +1,83 @@
+"""`mlci`: the headless entry point. Dispatches to one module per subcommand.
+
+`mlci --help` must answer in well under a second, so this module imports only the
+stdlib, and a subcommand's module is imported only when that subcommand is named.
+Errors meant for people (`MlciError`) print one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mlci.engine import __version__
+
+__all__ = ["COMMANDS", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str
+    help: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("watch", "watch_cmd", "watch the project and rerun the tiers each change needs"),
+    Command("run", "run_cmd", "run the tiers once (all, or --tier) and exit 0 when green"),
+    Command("check", "check_cmd", "the pre-push check: every tier in order, the quick model tier, the gates"),
+    Command("why", "why_cmd", "show the last plans and why each tier ran"),
+    Command("gates", "gates_cmd", "evaluate model_gates.yaml against the candidate model"),
+    Command("promote", "promote_cmd", "move the champion alias to the challenger model"),
+    Command("report", "report_cmd", "write a Markdown (or JSON) report for a pull request"),
+    Command("push", "push_cmd", "run the pre-push check, then push the branch (never forced)"),
+    Command("ci", "ci_cmd", "write the remote CI workflow (ci init) or follow its runs (ci status)"),
+    Command("hooks", "hooks_cmd", "install the git pre-push hook that runs mlci check"),
+    Command("gpu", "gpu_cmd", "print one NVML sample of every GPU"),
+    Command("config", "config_cmd", "print the effective config, saying what was written and what inferred"),
+    Command("demo", "demo_cmd", "build a sandboxed copy of the sample project (git, DVC, MLflow, remote)"),
+)
+"""Every subcommand, in the order `mlci --help` lists them."""
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(
+        prog="mlci",
+        description="Tiered checks for ML projects: code tests, data tests, model training and gates.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlci {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = {c.name: sub.add_parser(c.name, help=c.help, description=c.help) for c in COMMANDS}
+    return parser, subparsers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser, subparsers = _parser()
+    chosen = next((c for c in COMMANDS if args_list and args_list[0] == c.name), None)
+    module = None
+    if chosen is not None:
+        module = importlib.import_module(f"mlci.engine.cli.commands.{chosen.module}")
+        module.add_arguments(subparsers[chosen.name])
+    args = parser.parse_args(args_list)
+    if module is None:
+        parser.print_help()
+        return 0 if not args_list else 2
+
+    from mlci.engine.errors import MlciError
+
+    try:
+        code = int(module.run(args))
+    except MlciError as exc:
+        print(f"mlci {chosen.name if chosen else ''}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The regression baseline: the registered model's `champion`, else the metrics committed on main.
+
+The champion's figures are the metrics recorded on the MLflow run that produced it (any
+spelling, `test_accuracy` included). A metric that run does not hold is computed by
+evaluating the champion model itself on the current test split, which also makes the
+comparison fair when the test split has changed. Without a champion, the DVC metrics
+files as committed on the main branch are the baseline. With neither, there is no
+baseline, and the regression gate says so and fails.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlci.engine.config.loader import Config
+from mlci.engine.config.tracking_store import quiet_mlflow, unreachable_reason
+from mlci.engine.gates.metrics_source import read_dvc_metrics
+
+__all__ = ["CHAMPION", "Baseline", "find_baseline"]
+
+CHAMPION = "champion"
+"""The alias of the production model in the MLflow model registry."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the candidate is compared with; `label` is empty when there is no baseline."""
+
+    label: str
+    """"champion v3 of credit-default" or "metrics.json on main"; empty when there is none."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Recorded metrics, any spelling (looked up through metric_names)."""
+    model: tuple[str, str] | None = None
+    """(registered model name, version) of the champion, to compute what its run did not record."""
+    params: dict[str, str] = field(default_factory=dict)
+    """The champion run's params (for the report's "params that differ")."""
+    run_id: str | None = None
+    why_none: str = ""
+    """With no baseline: every place that was looked at, and what was found there."""
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.label)
+
+
+def _champion(config: Config) -> tuple[Baseline | None, str]:
+    name = config.mlflow.model_name
+    uri = config.mlflow.tracking_uri
+    reason = unreachable_reason(uri)
+    if reason is not None:
+        return None, f"no champion: MLflow store unreachable ({reason})"
+    quiet_mlflow()
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None, f"no {CHAMPION} alias on registered model {name!r}"
+    metrics: dict[str, float] = {}
+    params: dict[str, str] = {}
+    if version.run_id:
+        try:
+            run = client.get_run(version.run_id)
+        except MlflowException:
+            pass  # the run was deleted: the model itself still gives the figures
+        else:
+            metrics = dict(run.data.metrics)
+            params = dict(run.data.params)
+    label = f"{CHAMPION} v{version.version} of {name}"
+    return Baseline(label, metrics, (name, str(version.version)), params, version.run_id), ""
+
+
+def _branch_exists(root: Path, branch: str) -> bool:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"],
+        cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL,
+    )
+    return proc.returncode == 0
+
+
+def find_baseline(config: Config) -> Baseline:
+    """The champion if the registry has one, else main's committed metrics, else a Baseline saying why not."""
+    champion, why_champion = _champion(config)
+    if champion is not None:
+        return champion
+    main = config.git.main_branch
+    if not _branch_exists(config.root, main):
+        return Baseline("", why_none=f"{why_champion}, and no branch {main!r} to take committed metrics from")
+    recorded = read_dvc_metrics(config.root, rev=main)
+    merged: dict[str, float] = {}
+    for values in reversed(list(recorded.files.values())):
+        merged.update(values)
+    if not merged:
+        return Baseline("", why_none=f"{why_champion}, and no DVC metrics committed on {main!r}")
+    return Baseline(f"{recorded.describe()} on {main}", merged)

@@ -1,0 +1,484 @@
+"""Evaluate `model_gates.yaml` into a GateReport: each gate's value, threshold, verdict and reason.
+
+Gates fail closed. A metric that is missing or NaN, a model that cannot be loaded, a test
+split that is missing or empty: each fails the gates that needed it, with the reason in
+words, and never passes one silently.
+
+Where the figures come from:
+
+- performance: the project's DVC metrics files first (what `dvc metrics show` shows),
+  then mlci's own evaluation of the candidate model on the DVC-tracked test split;
+- regression: the same candidate figures against the baseline (see `baseline`);
+- latency, fairness, behavioral: the candidate model itself (see `model_eval`);
+- size: the model artifact on disk.
+
+The model and the test split are loaded once, and only when a gate needs them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mlci.engine.config.gate_file import FairnessGate, GateSpec, LatencyGate, MetricThreshold
+from mlci.engine.config.loader import Config
+from mlci.engine.config.metric_names import canonical, higher_is_better, lookup
+from mlci.engine.errors import MlciError
+from mlci.engine.events import GateReport, GateResult, event_to_json
+from mlci.engine.gates.baseline import Baseline, find_baseline
+from mlci.engine.gates.eval_target import EvalTarget, find_eval_target, infer_label
+from mlci.engine.gates.metrics_source import RecordedMetrics, read_dvc_metrics
+from mlci.engine.gates.model_eval import (
+    LatencyFigures,
+    LoadedModel,
+    ModelUnavailable,
+    artifact_size_bytes,
+    classification_metrics,
+    group_figures,
+    load_model,
+    load_table,
+    measure_latency,
+    run_cases,
+)
+
+__all__ = ["Confusion", "GateRun", "MetricValue", "Progress", "evaluate_gates", "gate_report_json", "run_gates"]
+
+Progress = Callable[[str], None]
+"""Receives one line per step ("loading the model", "timing 1000 single-row calls")."""
+
+DEFAULT_REGRESSION_METRICS = ("accuracy", "f1_score", "auc_roc")
+"""Compared with the baseline when the gate file sets no performance thresholds."""
+MAX_DETAIL_LINES = 50
+"""Failing behavioral cases listed in a gate's details; the rest are counted."""
+BYTES_PER_MB = 1_000_000
+"""size.max_mb is in SI megabytes, the unit `ls -lh --si` and most registries show."""
+EXPECTED_COLUMN = "expected"
+"""The behavioral CSV's column of expected outputs (else the label column's name)."""
+
+
+class _Missing(Exception):
+    """Something a gate needs is not there; the message is the reason the gate fails with."""
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """A metric's value and where it was found (a metrics file, or "computed on <test split>")."""
+
+    name: str
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """A confusion matrix of the candidate on the test split: rows are true labels, columns predicted."""
+
+    labels: tuple[str, ...]
+    matrix: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """A gate report with the figures behind it, for `mlci report`."""
+
+    report: GateReport
+    target: EvalTarget
+    candidate: dict[str, MetricValue] = field(default_factory=dict)
+    """Canonical metric name -> the candidate's value, for every metric a gate looked up."""
+    baseline: Baseline | None = None
+    baseline_values: dict[str, MetricValue] = field(default_factory=dict)
+    confusion: Confusion | None = None
+    latency: LatencyFigures | None = None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}"
+
+
+class _Evaluation:
+    """The candidate's figures, each loaded or computed at most once, failures remembered as reasons."""
+
+    def __init__(self, config: Config, target: EvalTarget, progress: Progress) -> None:
+        self.config = config
+        self.target = target
+        self.progress = progress
+        self._cache: dict[str, Any] = {}
+        self.looked_up: dict[str, MetricValue] = {}
+        self.latency_figures: LatencyFigures | None = None
+
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
+        """make() once; a _Missing it raises is remembered and raised again on every later call."""
+        if key not in self._cache:
+            try:
+                self._cache[key] = make()
+            except _Missing as exc:
+                self._cache[key] = exc
+        value = self._cache[key]
+        if isinstance(value, _Missing):
+            raise value
+        return value
+
+    @property
+    def recorded(self) -> RecordedMetrics:
+        value: RecordedMetrics = self._once("recorded", lambda: read_dvc_metrics(self.config.root))
+        return value
+
+    def split_name(self) -> str:
+        return self.target.relative(self.target.test_data) if self.target.test_data else "the test split"
+
+    def model(self) -> LoadedModel:
+        def make() -> LoadedModel:
+            if self.target.model_dir is None:
+                raise _Missing(self.target.model_why)
+            self.progress(f"loading the model {self.target.relative(self.target.model_dir)}")
+            try:
+                return load_model(self.target.model_dir)
+            except ModelUnavailable as exc:
+                raise _Missing(str(exc)) from exc
+
+        value: LoadedModel = self._once("model", make)
+        return value
+
+    def split(self) -> Any:
+        def make() -> Any:
+            path = self.target.test_data
+            if path is None:
+                raise _Missing(self.target.test_why)
+            if not path.is_file():
+                raise _Missing(f"no test split at {self.target.relative(path)} (is it pulled? `dvc pull`)")
+            try:
+                frame = load_table(path)
+            except Exception as exc:
+                raise _Missing(f"unreadable test split {self.split_name()}: {exc}") from exc
+            if len(frame) == 0:
+                raise _Missing(f"the test split {self.split_name()} is empty")
+            return frame
+
+        return self._once("split", make)
+
+    def label(self) -> str:
+        def make() -> str:
+            frame, model = self.split(), self.model()
+            if self.target.label is not None:
+                if self.target.label not in frame.columns:
+                    raise _Missing(f"no label column {self.target.label!r} in {self.split_name()}")
+                return self.target.label
+            found = infer_label(list(frame.columns), metadata_label=model.metadata_label, model_inputs=model.inputs)
+            if found is None:
+                raise _Missing(f"cannot tell the label column of {self.split_name()}: set evaluation.label")
+            return found
+
+        value: str = self._once("label", make)
+        return value
+
+    def features(self) -> Any:
+        return self.model().features(self.split(), self.label())
+
+    def predictions(self) -> tuple[Any, Any, Any | None, str]:
+        """(true labels, predicted labels, scores or None, why no scores)."""
+
+        def make() -> tuple[Any, Any, Any | None, str]:
+            frame, label = self.split(), self.label()
+            self.progress(f"predicting {len(frame)} rows of {self.split_name()}")
+            try:
+                labels, scores, why = self.model().labels_and_scores(self.features())
+            except Exception as exc:
+                raise _Missing(f"the model could not predict {self.split_name()}: {type(exc).__name__}: {exc}") from exc
+            return frame[label].to_numpy(), labels, scores, why
+
+        value: tuple[Any, Any, Any | None, str] = self._once("predictions", make)
+        return value
+
+    def computed(self) -> tuple[dict[str, float], dict[str, str]]:
+        def make() -> tuple[dict[str, float], dict[str, str]]:
+            y, labels, scores, why = self.predictions()
+            return classification_metrics(y, labels, scores, no_scores_reason=why)
+
+        value: tuple[dict[str, float], dict[str, str]] = self._once("computed", make)
+        return value
+
+    def metric(self, name: str) -> MetricValue:
+        """The candidate's `name`, from the metrics files or computed; _Missing says where it looked."""
+        found = self.recorded.find(name)
+        if found is not None:
+            value = MetricValue(name, found.value, found.source if found.key == name else f"{found.source}:{found.key}")
+        else:
+            where = self.recorded.describe() if self.recorded.files else "no DVC metrics file"
+            try:
+                values, missing = self.computed()
+            except _Missing as exc:
+                raise _Missing(f"missing: no metric {name!r} in {where}, and the model could not be "
+                               f"evaluated ({exc})") from exc
+            key = canonical(name)
+            if key in values:
+                value = MetricValue(name, values[key], f"computed on {self.split_name()}")
+            elif key in missing:
+                raise _Missing(f"missing: no metric {name!r} in {where}, and it cannot be computed: {missing[key]}")
+            else:
+                raise _Missing(f"missing: no metric {name!r} in {where} or computed from the model")
+        self.looked_up[canonical(name)] = value
+        return value
+
+
+def _nan_result(gate: str, check: str, threshold: float | None, what: str, source: str) -> GateResult:
+    return GateResult(gate, check, False, None, threshold, f"{what} is NaN in {source}: not a number, fails closed")
+
+
+def _performance(ev: _Evaluation, t: MetricThreshold) -> GateResult:
+    return replace(_performance_check(ev, t), metric=t.metric)
+
+
+def _performance_check(ev: _Evaluation, t: MetricThreshold) -> GateResult:
+    parts = ([f">= {_fmt(t.min)}"] if t.min is not None else []) + ([f"<= {_fmt(t.max)}"] if t.max is not None else [])
+    check = f"{t.metric} " + " and ".join(parts)
+    threshold = t.min if t.min is not None else t.max
+    try:
+        found = ev.metric(t.metric)
+    except _Missing as exc:
+        return GateResult("performance", check, False, None, threshold, str(exc))
+    if math.isnan(found.value):
+        return _nan_result("performance", check, threshold, t.metric, found.source)
+    v, where = found.value, found.source
+    if t.min is not None and v < t.min:
+        return GateResult("performance", check, False, v, t.min, f"{t.metric} {_fmt(v)} < {_fmt(t.min)} ({where})")
+    if t.max is not None and v > t.max:
+        return GateResult("performance", check, False, v, t.max, f"{t.metric} {_fmt(v)} > {_fmt(t.max)} ({where})")
+    return GateResult("performance", check, True, v, threshold,
+                      f"{t.metric} {_fmt(v)} {' and '.join(parts)} ({found.source})")
+
+
+def _champion_metrics(ev: _Evaluation, baseline: Baseline) -> tuple[dict[str, float], dict[str, str]]:
+    """The champion model evaluated on the current test split, for metrics its run did not record."""
+
+    def make() -> tuple[dict[str, float], dict[str, str]]:
+        import tempfile
+
+        from mlci.engine.gates.registry import download_version
+
+        assert baseline.model is not None
+        ev.progress(f"evaluating {baseline.label} on {ev.split_name()}")
+        y, _labels, _scores, _why = ev.predictions()
+        with tempfile.TemporaryDirectory(prefix="mlci-champion-") as tmp:
+            try:
+                champion = load_model(download_version(ev.config, *baseline.model, Path(tmp)))
+                labels, scores, why = champion.labels_and_scores(champion.features(ev.split(), ev.label()))
+            except Exception as exc:
+                raise _Missing(f"the {baseline.label} model could not be evaluated: {exc}") from exc
+        return classification_metrics(y, labels, scores, no_scores_reason=why)
+
+    value: tuple[dict[str, float], dict[str, str]] = ev._once("champion", make)
+    return value
+
+
+def _baseline_value(ev: _Evaluation, baseline: Baseline, name: str) -> MetricValue:
+    hit = lookup(name, baseline.metrics)
+    if hit is not None:
+        return MetricValue(name, hit[1], baseline.label)
+    if baseline.model is None:
+        raise _Missing(f"missing: the baseline ({baseline.label}) has no metric {name!r}")
+    try:
+        values, missing = _champion_metrics(ev, baseline)
+    except _Missing as exc:
+        raise _Missing(f"missing: {baseline.label} recorded no {name!r}, and {exc}") from exc
+    key = canonical(name)
+    if key not in values:
+        raise _Missing(f"missing: {baseline.label} has no {name!r}: {missing.get(key, 'not a metric mlci computes')}")
+    return MetricValue(name, values[key], f"{baseline.label}, computed on {ev.split_name()}")
+
+
+def _regression_one(ev: _Evaluation, baseline: Baseline, name: str, allowed: float, has_min: bool | None,
+                    baseline_values: dict[str, MetricValue]) -> GateResult:
+    up = higher_is_better(name, has_min=has_min)
+    check = f"{name} {'drop' if up else 'rise'} vs baseline <= {_fmt(allowed)}"
+    try:
+        cand = ev.metric(name)
+        base = _baseline_value(ev, baseline, name)
+    except _Missing as exc:
+        return GateResult("regression", check, False, None, None, str(exc))
+    baseline_values[canonical(name)] = base
+    if math.isnan(cand.value) or math.isnan(base.value):
+        where = cand.source if math.isnan(cand.value) else base.source
+        return _nan_result("regression", check, None, name, where)
+    worse_by = (base.value - cand.value) if up else (cand.value - base.value)
+    floor = base.value - allowed if up else base.value + allowed
+    details = (f"candidate: {_fmt(cand.value)} ({cand.source})", f"baseline: {_fmt(base.value)} ({base.source})",
+               f"{'higher' if up else 'lower'} is better")
+    # A hair of tolerance: 0.92 - 0.91 is 0.010000000000000009 in binary floating point.
+    if worse_by > allowed + 1e-12:
+        reason = (f"{name} {_fmt(cand.value)} is {_fmt(worse_by)} worse than {_fmt(base.value)} ({baseline.label}), "
+                  f"more than the {_fmt(allowed)} allowed")
+        return GateResult("regression", check, False, cand.value, floor, reason, details)
+    delta = cand.value - base.value
+    reason = f"{name} {_fmt(cand.value)} vs {_fmt(base.value)} ({baseline.label}): {delta:+.4f}, within {_fmt(allowed)}"
+    return GateResult("regression", check, True, cand.value, floor, reason, details)
+
+
+def _regression(ev: _Evaluation, spec: GateSpec, baseline: Baseline,
+                baseline_values: dict[str, MetricValue]) -> list[GateResult]:
+    assert spec.regression is not None
+    allowed = spec.regression.max_degradation
+    if not baseline.exists:
+        return [GateResult("regression", "regression baseline", False, None, allowed,
+                           f"no baseline: {baseline.why_none}")]
+    metrics: list[tuple[str, bool | None]] = [(t.metric, t.min is not None) for t in spec.performance]
+    if not metrics:
+        metrics = [(m, None) for m in DEFAULT_REGRESSION_METRICS]
+    results = []
+    for name, has_min in metrics:
+        result = _regression_one(ev, baseline, name, allowed, has_min, baseline_values)
+        known = baseline_values.get(canonical(name))
+        results.append(replace(result, metric=name, baseline=None if known is None or math.isnan(known.value)
+                               else known.value))
+    return results
+
+
+def _latency(ev: _Evaluation, gate: LatencyGate) -> list[GateResult]:
+    wanted = [(k, getattr(gate, k)) for k in ("p50_ms", "p95_ms", "p99_ms") if getattr(gate, k) is not None]
+    try:
+        features = ev.features()
+        ev.progress("timing single-row predictions")
+        figures = measure_latency(ev.model(), features)
+    except (_Missing, ModelUnavailable) as exc:
+        return [GateResult("latency", f"{k} <= {v:g} ms", False, None, v, str(exc)) for k, v in wanted]
+    ev.latency_figures = figures
+    how = f"{figures.calls} single-row calls after {figures.warmup} warm-up"
+    details = (f"p50 {figures.p50_ms:.3f} ms, p95 {figures.p95_ms:.3f} ms, p99 {figures.p99_ms:.3f} ms",
+               f"{how}, cycling through {figures.distinct_rows} rows of {ev.split_name()}")
+    out = []
+    for key, limit in wanted:
+        value = figures.get(key)
+        ok = value <= limit
+        reason = f"{key[:3]} {value:.2f} ms {'<=' if ok else '>'} {limit:g} ms ({how})"
+        out.append(GateResult("latency", f"{key} <= {limit:g} ms", ok, value, limit, reason, details))
+    return out
+
+
+def _size(ev: _Evaluation, max_mb: float) -> GateResult:
+    check = f"model size <= {max_mb:g} MB"
+    model_dir = ev.target.model_dir
+    if model_dir is None or not model_dir.exists():
+        why = ev.target.model_why if model_dir is None else f"no model at {ev.target.relative(model_dir)}"
+        return GateResult("size", check, False, None, max_mb, why)
+    size_mb = artifact_size_bytes(model_dir) / BYTES_PER_MB
+    ok = size_mb <= max_mb
+    reason = f"{ev.target.relative(model_dir)} is {size_mb:.3f} MB {'<=' if ok else '>'} {max_mb:g} MB"
+    return GateResult("size", check, ok, size_mb, max_mb, reason)
+
+
+def _fairness_one(ev: _Evaluation, gate: FairnessGate, attribute: str) -> GateResult:
+    check = f"{attribute}: {gate.metric} disparity <= {_fmt(gate.max_disparity)}"
+    try:
+        frame = ev.split()
+        if attribute not in frame.columns:
+            raise _Missing(f"missing: no column {attribute!r} in {ev.split_name()}")
+        y, labels, scores, _why = ev.predictions()
+    except _Missing as exc:
+        return GateResult("fairness", check, False, None, gate.max_disparity, str(exc))
+    figures = group_figures(frame[attribute].to_numpy(), gate.metric, y, labels, scores)
+    details = tuple(f"{attribute}={f.group}: {gate.metric} {_fmt(f.value)} ({f.rows} rows)" for f in figures)
+    undefined = [f for f in figures if math.isnan(f.value)]
+    if undefined:
+        names = ", ".join(f"{f.group} ({f.rows} rows)" for f in undefined)
+        return GateResult("fairness", check, False, None, gate.max_disparity,
+                          f"{gate.metric} is undefined for {attribute} group(s) {names}: fails closed", details)
+    low = min(figures, key=lambda f: f.value)
+    high = max(figures, key=lambda f: f.value)
+    disparity = high.value - low.value
+    ok = disparity <= gate.max_disparity + 1e-12
+    reason = (f"{gate.metric} by {attribute} ranges {_fmt(low.value)} ({low.group}) to {_fmt(high.value)} "
+              f"({high.group}): disparity {_fmt(disparity)} {'<=' if ok else '>'} {_fmt(gate.max_disparity)}")
+    return GateResult("fairness", check, ok, disparity, gate.max_disparity, reason, details)
+
+
+def _behavioral(ev: _Evaluation, cases_path: str, min_rate: float) -> GateResult:
+    check = f"pass rate >= {min_rate:.2f}"
+    path = ev.config.root / cases_path
+    try:
+        if not path.is_file():
+            raise _Missing(f"missing: no behavioral cases file {cases_path}")
+        cases = load_table(path)
+        if len(cases) == 0:
+            raise _Missing(f"{cases_path} holds no cases: nothing passed, fails closed")
+        label = ev.label()
+        expected = EXPECTED_COLUMN if EXPECTED_COLUMN in cases.columns else label
+        if expected not in cases.columns:
+            raise _Missing(f"{cases_path} has no {EXPECTED_COLUMN!r} (or {label!r}) column of expected outputs")
+        results = run_cases(ev.model(), cases, expected, label=label)
+    except (_Missing, ModelUnavailable) as exc:
+        return GateResult("behavioral", check, False, None, min_rate, str(exc))
+    failing = [r for r in results if not r.passed]
+    rate = (len(results) - len(failing)) / len(results)
+    ok = rate >= min_rate - 1e-12
+    details = tuple(r.describe() for r in failing[:MAX_DETAIL_LINES])
+    if len(failing) > MAX_DETAIL_LINES:
+        details += (f"... and {len(failing) - MAX_DETAIL_LINES} more failing cases",)
+    reason = (f"{len(results) - len(failing)} of {len(results)} cases pass: rate {rate:.2f} "
+              f"{'>=' if ok else '<'} {min_rate:.2f}")
+    if failing:
+        reason += f"; failing: rows {', '.join(str(r.row) for r in failing[:10])}{'...' if len(failing) > 10 else ''}"
+    return GateResult("behavioral", check, ok, rate, min_rate, reason, details)
+
+
+def _confusion(ev: _Evaluation) -> Confusion | None:
+    try:
+        y, labels, _scores, _why = ev.predictions()
+    except _Missing:
+        return None
+    from sklearn.metrics import confusion_matrix
+
+    classes = sorted(set(y.tolist()) | set(labels.tolist()), key=str)
+    matrix = confusion_matrix(y, labels, labels=classes)
+    return Confusion(tuple(str(c) for c in classes), tuple(tuple(int(v) for v in row) for row in matrix))
+
+
+def run_gates(config: Config, *, model_path: Path | None = None, emit_progress: Progress | None = None,
+              with_confusion: bool = False, families: frozenset[str] | None = None) -> GateRun:
+    """Evaluate the gates of the config's gate file (only `families`, when given); the report and its figures."""
+    spec = config.gates
+    if spec is None:
+        raise MlciError(f"no gate file: {config.root} has no model_gates.yaml (and mlci.yaml names none)")
+    progress = emit_progress or (lambda _line: None)
+    target = find_eval_target(config.root, spec.evaluation, model_path=model_path)
+    ev = _Evaluation(config, target, progress)
+
+    def wanted(family: str) -> bool:
+        return families is None or family in families
+
+    results: list[GateResult] = [_performance(ev, t) for t in spec.performance if wanted("performance")]
+    baseline: Baseline | None = None
+    baseline_values: dict[str, MetricValue] = {}
+    if spec.regression is not None and wanted("regression"):
+        progress("looking up the regression baseline")
+        baseline = find_baseline(config)
+        results += _regression(ev, spec, baseline, baseline_values)
+    if spec.latency is not None and wanted("latency"):
+        results += _latency(ev, spec.latency)
+    if spec.size is not None and wanted("size"):
+        results.append(_size(ev, spec.size.max_mb))
+    if spec.fairness is not None and wanted("fairness"):
+        results += [_fairness_one(ev, spec.fairness, a) for a in spec.fairness.protected_attributes]
+    if spec.behavioral is not None and wanted("behavioral"):
+        results.append(_behavioral(ev, spec.behavioral.test_cases, spec.behavioral.min_pass_rate))
+    report = GateReport(
+        tuple(results),
+        model_uri=target.relative(target.model_dir) if target.model_dir else "",
+        baseline=baseline.label if baseline is not None else "",
+    )
+    return GateRun(report, target, dict(ev.looked_up), baseline, baseline_values,
+                   _confusion(ev) if with_confusion else None, ev.latency_figures)
+
+
+def evaluate_gates(config: Config, *, model_path: Path | None = None,
+                   emit_progress: Progress | None = None) -> GateReport:
+    """The gate report of the candidate model (see the module docstring for where each figure comes from)."""
+    return run_gates(config, model_path=model_path, emit_progress=emit_progress).report
+
+
+def gate_report_json(report: GateReport) -> dict[str, Any]:
+    """The report as `mlci gates --json` prints it: `event_to_json` plus the overall verdict."""
+    data = event_to_json(report)
+    data["passed"] = report.passed
+    return data

@@ -1,0 +1,330 @@
+"""`mlci report`: a Markdown report for a pull request, like CML's, built from mlci's own figures.
+
+It holds the metrics of this branch against the baseline with deltas, the DVC params that
+differ from the main branch, the gate table, and PNG plots (the candidate run's training
+curves, the confusion matrix on the test split) written beside the Markdown and linked
+from it. The gate table and the metric figures come from one `GateRun`, the same objects
+`mlci gates --json` prints, so their numbers agree; `gates_json` lets the report reuse a
+report `mlci gates --json` saved (latency is a measurement and differs between runs).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlci.engine.config.loader import Config
+from mlci.engine.config.metric_names import canonical, lookup
+from mlci.engine.config.tracking_store import quiet_mlflow, unreachable_reason
+from mlci.engine.errors import MlciError
+from mlci.engine.events import GateReport, GateResult, event_from_json
+from mlci.engine.gates.evaluate import GateRun, Progress, gate_report_json, run_gates
+from mlci.engine.gates.metrics_source import dvc_rev_data, read_dvc_metrics
+
+__all__ = [
+    "ASSETS_DIR",
+    "MetricRow",
+    "ParamRow",
+    "PrReport",
+    "build_report",
+    "format_number",
+    "render_markdown",
+    "report_json",
+    "write_report",
+]
+
+ASSETS_DIR = "report_assets"
+"""Beside the Markdown file: the PNG plots it links to."""
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    value: float | None
+    source: str
+    baseline: float | None
+    delta: float | None
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    name: str
+    branch: str | None
+    """None: the param is not on this branch."""
+    baseline: str | None
+    """None: the param is not on the main branch."""
+
+
+@dataclass(frozen=True)
+class PrReport:
+    branch: str
+    commit: str
+    gates: GateReport
+    gate_run: GateRun
+    metrics: tuple[MetricRow, ...]
+    params: tuple[ParamRow, ...]
+    params_against: str
+    """The branch the params were compared with; empty when they were not (see `params_note`)."""
+    params_note: str
+    run_id: str | None
+    """The MLflow run whose training curves are plotted."""
+    plots: tuple[tuple[str, Path], ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    """Why a section is missing (no run to plot, no model to predict with)."""
+
+
+def _git(root: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def _metric_rows(run: GateRun) -> tuple[MetricRow, ...]:
+    """The gates' candidate metrics first, then any other top-level number in the metrics files."""
+    rows: dict[str, MetricRow] = {}
+    base_metrics = run.baseline.metrics if run.baseline is not None else {}
+
+    def baseline_of(name: str) -> float | None:
+        if canonical(name) in run.baseline_values:
+            return run.baseline_values[canonical(name)].value
+        hit = lookup(name, base_metrics)
+        return hit[1] if hit is not None else None
+
+    def add(name: str, value: float | None, source: str) -> None:
+        base = baseline_of(name)
+        delta = value - base if value is not None and base is not None else None
+        rows[canonical(name)] = MetricRow(name, value, source, base, delta)
+
+    for key, found in run.candidate.items():
+        add(found.name if canonical(found.name) == key else key, found.value, found.source)
+    for source, values in read_dvc_metrics(run.target.root).files.items():
+        for key, value in values.items():
+            if "." not in key and canonical(key) not in rows:
+                add(key, value, source)
+    return tuple(rows.values())
+
+
+def _flat_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flat_params(value, dotted + "."))
+        else:
+            out[dotted] = json.dumps(value) if not isinstance(value, str) else value
+    return out
+
+
+def _params(root: Path, rev: str | None) -> dict[str, str]:
+    from dvc.repo import Repo
+
+    with Repo.open(str(root)) as repo:
+        shown = repo.params.show(revs=[rev] if rev else None, on_error="return")
+    out: dict[str, str] = {}
+    for rev_data in dvc_rev_data(shown, rev):
+        for name, file_data in (rev_data.get("data") or {}).items():
+            prefix = "" if Path(name).name == "params.yaml" else f"{Path(name).name}:"
+            out.update(_flat_params(file_data.get("data") or {}, prefix))
+    return out
+
+
+def _param_rows(config: Config) -> tuple[tuple[ParamRow, ...], str, str]:
+    """(rows that differ, the branch compared with, why nothing was compared)."""
+    main = config.git.main_branch
+    if not (config.root / "dvc.yaml").is_file():
+        return (), "", "No DVC params to compare (no dvc.yaml)."
+    if not _git(config.root, "rev-parse", "--verify", "--quiet", f"refs/heads/{main}"):
+        return (), "", f"No branch `{main}` to compare the params with."
+    try:
+        here, there = _params(config.root, None), _params(config.root, main)
+    except Exception as exc:  # a broken params file should not cost the whole report
+        return (), "", f"DVC could not read the params: {exc}"
+    rows = tuple(
+        ParamRow(name, here.get(name), there.get(name))
+        for name in sorted(set(here) | set(there)) if here.get(name) != there.get(name)
+    )
+    return rows, main, ""
+
+
+def _curve_run(config: Config, run: GateRun, run_id: str | None) -> tuple[str | None, str]:
+    """The MLflow run to plot: given, else the one the model file names, else the newest run with a history."""
+    if run_id:
+        return run_id, ""
+    model_dir = run.target.model_dir
+    if model_dir is not None and (model_dir / "MLmodel").is_file():
+        import yaml
+
+        meta = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8")) or {}
+        if meta.get("run_id"):
+            return str(meta["run_id"]), ""
+    reason = unreachable_reason(config.mlflow.tracking_uri)
+    if reason is not None:
+        return None, f"no training curves: MLflow store unreachable ({reason})"
+    quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.mlflow.tracking_uri)
+    experiment = client.get_experiment_by_name(config.mlflow.experiment)
+    if experiment is None:
+        return None, f"no training curves: no MLflow experiment {config.mlflow.experiment!r}"
+    for candidate in client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"],
+                                        max_results=20):
+        if any(len(client.get_metric_history(candidate.info.run_id, k)) > 1 for k in candidate.data.metrics):
+            return str(candidate.info.run_id), ""
+    return None, f"no training curves: no run in experiment {config.mlflow.experiment!r} logged a metric history"
+
+
+def _history(config: Config, run_id: str) -> dict[str, list[tuple[int, float]]]:
+    quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=config.mlflow.tracking_uri)
+    history: dict[str, list[tuple[int, float]]] = {}
+    for key in client.get_run(run_id).data.metrics:
+        points = sorted((int(m.step), float(m.value)) for m in client.get_metric_history(run_id, key))
+        if len(points) > 1:  # a single value (test_accuracy, train_seconds) is not a curve
+            history[key] = points
+    return history
+
+
+def _plots(config: Config, run: GateRun, run_id: str | None, assets: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    from mlci.engine.gates.report_plots import plot_confusion, plot_curves
+
+    plots: list[tuple[str, Path]] = []
+    notes: list[str] = []
+    if run_id is not None:
+        try:
+            history = _history(config, run_id)
+        except Exception as exc:  # the store went away between two calls
+            history = {}
+            notes.append(f"no training curves: {exc}")
+        if history:
+            plots.append(("training curves", plot_curves(history, assets / "training_curves.png",
+                                                         title=f"MLflow run {run_id[:8]}")))
+        elif not notes:
+            notes.append(f"no training curves: run {run_id} logged no metric history")
+    if run.confusion is not None:
+        plots.append(("confusion matrix", plot_confusion(run.confusion.labels, run.confusion.matrix,
+                                                          assets / "confusion_matrix.png",
+                                                          title="confusion matrix (test split)")))
+    else:
+        notes.append("no confusion matrix: the model could not be evaluated on a test split")
+    return plots, notes
+
+
+def build_report(config: Config, output: Path, *, model_path: Path | None = None, run_id: str | None = None,
+                 gates_json: Path | None = None, emit_progress: Progress | None = None) -> PrReport:
+    """Evaluate (or load) the gates, gather metrics, params and plots; plots are written beside `output`."""
+    saved: GateReport | None = None
+    families = None
+    if gates_json is not None:
+        loaded = event_from_json(json.loads(gates_json.read_text(encoding="utf-8")))
+        if not isinstance(loaded, GateReport):
+            raise MlciError(f"{gates_json} is not a gate report (make one with `mlci gates --json`)")
+        saved = loaded
+        families = frozenset({"performance", "regression"})  # the metric figures; the gate table is the saved one
+    run = run_gates(config, model_path=model_path, emit_progress=emit_progress, with_confusion=True,
+                    families=families)
+    plot_run, note = _curve_run(config, run, run_id)
+    plots, notes = _plots(config, run, plot_run, output.parent / ASSETS_DIR)
+    params, against, params_note = _param_rows(config)
+    return PrReport(
+        branch=_git(config.root, "rev-parse", "--abbrev-ref", "HEAD") or "(no branch)",
+        commit=_git(config.root, "rev-parse", "--short", "HEAD"),
+        gates=saved or run.report,
+        gate_run=run,
+        metrics=_metric_rows(run),
+        params=params,
+        params_against=against,
+        params_note=params_note,
+        run_id=plot_run,
+        plots=tuple(plots),
+        notes=tuple(([note] if note else []) + notes),
+    )
+
+
+def format_number(value: float | None) -> str:
+    """A figure as the report prints it: 4 decimals, counts as integers, "—" for none."""
+    if value is None:
+        return "—"
+    if value.is_integer() and abs(value) >= 2:
+        return str(int(value))  # a count (rows, epochs), not a rate
+    return f"{value:.4f}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _gate_row(r: GateResult) -> str:
+    mark = "✅" if r.passed else "❌"
+    return (f"| {mark} | {r.gate} | {_cell(r.check)} | {format_number(r.value)} | {format_number(r.threshold)} | "
+            f"{_cell(r.reason)} |")
+
+
+def render_markdown(report: PrReport, output: Path) -> str:
+    """The report as GitHub-flavoured Markdown; plot links are relative to `output`."""
+    gates = report.gates
+    failed = sum(not r.passed for r in gates.results)
+    verdict = (f"✅ all {len(gates.results)} gates pass" if gates.passed
+               else f"❌ {failed} of {len(gates.results)} gates fail")
+    lines = [
+        f"# mlci report: `{report.branch}` @ `{report.commit or 'uncommitted'}`",
+        "",
+        f"**{verdict}** · candidate `{gates.model_uri or 'none'}` · baseline: {gates.baseline or 'none'}",
+        "",
+        "## Metrics",
+        "",
+        "| metric | this branch | baseline | delta | source |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for m in report.metrics:
+        delta = "—" if m.delta is None else f"{m.delta:+.4f}"
+        value, base = format_number(m.value), format_number(m.baseline)
+        lines.append(f"| {m.name} | {value} | {base} | {delta} | {_cell(m.source)} |")
+    against = report.params_against
+    lines += ["", f"## Params that differ from `{against}`" if against else "## Params", ""]
+    if report.params:
+        lines += [f"| param | this branch | {against} |", "|---|---|---|"]
+        lines += [f"| {p.name} | {_cell(p.branch or '(absent)')} | {_cell(p.baseline or '(absent)')} |"
+                  for p in report.params]
+    else:
+        lines.append(report.params_note or f"No params differ from `{against}`.")
+    lines += ["", "## Gates", "", "| | gate | check | value | threshold | reason |", "|---|---|---|---:|---:|---|"]
+    lines += [_gate_row(r) for r in sorted(gates.results, key=lambda r: r.passed)]
+    if report.plots:
+        lines += ["", "## Plots", ""]
+        for title, path in report.plots:
+            lines += [f"![{title}]({path.relative_to(output.parent).as_posix()})", ""]
+    if report.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def report_json(report: PrReport, output: Path) -> dict[str, Any]:
+    """The report for machines; `gates` is exactly what `mlci gates --json` prints."""
+    return {
+        "branch": report.branch,
+        "commit": report.commit,
+        "markdown": str(output),
+        "baseline": report.gates.baseline,
+        "metrics": [m.__dict__ for m in report.metrics],
+        "params": {"against": report.params_against, "note": report.params_note,
+                   "differ": [p.__dict__ for p in report.params]},
+        "gates": gate_report_json(report.gates),
+        "mlflow_run_id": report.run_id,
+        "plots": {title: str(path) for title, path in report.plots},
+        "notes": list(report.notes),
+    }
+
+
+def write_report(report: PrReport, output: Path) -> Path:
+    """Write the Markdown next to its plots."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_markdown(report, output), encoding="utf-8")
+    return output
+

@@ -1,0 +1,1 @@
+"""The project's git repository: its state, the push, the pre-push hook."""

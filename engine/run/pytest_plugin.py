@@ -1,0 +1,131 @@
+"""A pytest plugin that streams each test's result, as JSON lines, to the file named by `MLCI_REPORT_FILE`.
+
+The runner loads it with `-p mlci.engine.run.pytest_plugin` and tails the file while pytest runs,
+so results come from pytest's own reports rather than from its terminal output. One line per
+test, written after its teardown (the last phase pytest always reports):
+
+    {"kind": "test", "nodeid": ..., "outcome": "passed|failed|skipped|error|xfailed|xpassed",
+     "duration": 0.01, "longrepr": "..."}
+
+plus a line as each test starts (`"kind": "start"`, so a timeout can name the test that hung),
+one per collection error (`"kind": "collect_error"`) and a last line with pytest's exit status
+(`"kind": "session"`), written once the terminal summary is out. Without `MLCI_REPORT_FILE`
+the plugin does nothing. It imports only the stdlib, so loading it costs nothing in the test
+process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any
+
+__all__ = [
+    "REPORT_ENV",
+    "pytest_collectreport",
+    "pytest_runtest_logreport",
+    "pytest_runtest_logstart",
+    "pytest_sessionfinish",
+    "pytest_unconfigure",
+]
+
+REPORT_ENV = "MLCI_REPORT_FILE"
+"""The environment variable naming the JSON-lines file to append results to."""
+
+LONGREPR_MAX = 20_000
+"""Characters of failure text kept per test: a huge diff should not make the stream crawl."""
+
+
+class _Stream:
+    """The report file, opened on first use and flushed after every line so results stream live."""
+
+    def __init__(self) -> None:
+        self._file: IO[str] | None = None
+        self._pending: dict[str, dict[str, Any]] = {}
+        self.session: dict[str, Any] | None = None
+        """The exit status, kept from sessionfinish until unconfigure writes it."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        path = os.environ.get(REPORT_ENV)
+        if not path:
+            return
+        if self._file is None:
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the session
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def phase(self, report: Any) -> None:
+        """Fold one phase's report into its test's record; write the record after teardown."""
+        record = self._pending.setdefault(
+            report.nodeid, {"kind": "test", "nodeid": report.nodeid, "outcome": "passed", "duration": 0.0,
+                            "longrepr": ""},
+        )
+        record["duration"] += float(getattr(report, "duration", 0.0) or 0.0)
+        outcome = _phase_outcome(report)
+        if outcome is not None:
+            if report.when == "teardown" and outcome == "error" and record["outcome"] == "failed":
+                outcome = "failed"  # a failing test whose teardown also fails is still a failure
+            record["outcome"] = outcome
+            text = _text(report)
+            if text:
+                record["longrepr"] = (record["longrepr"] + "\n" + text).strip()[-LONGREPR_MAX:]
+        if report.when == "teardown":
+            self.write(self._pending.pop(report.nodeid))
+
+
+def _phase_outcome(report: Any) -> str | None:
+    """The test's outcome as this phase decides it, or None when the phase changes nothing."""
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "call":
+        if report.passed:
+            return "xpassed" if xfail else "passed"
+        if report.skipped:
+            return "xfailed" if xfail else "skipped"
+        return "failed"
+    if report.failed:
+        return "error"
+    if report.skipped:
+        return "xfailed" if xfail else "skipped"
+    return None
+
+
+def _text(report: Any) -> str:
+    if report.skipped:
+        if hasattr(report, "wasxfail"):
+            return str(report.wasxfail)
+        longrepr = report.longrepr
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            return str(longrepr[2])
+        return ""
+    if report.passed and not hasattr(report, "wasxfail"):
+        return ""
+    return str(report.longreprtext)
+
+
+_STREAM = _Stream()
+
+
+def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
+    _STREAM.write({"kind": "start", "nodeid": nodeid})
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    _STREAM.phase(report)
+
+
+def pytest_collectreport(report: Any) -> None:
+    if report.failed:
+        _STREAM.write({"kind": "collect_error", "nodeid": report.nodeid or ".",
+                       "longrepr": str(report.longreprtext)[-LONGREPR_MAX:]})
+
+
+def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
+    _STREAM.session = {"kind": "session", "exitstatus": int(exitstatus), "collected": int(session.testscollected)}
+
+
+def pytest_unconfigure(config: Any) -> None:
+    # Written last, after the terminal summary: from here on pytest only tears the interpreter
+    # down, which with heavy test dependencies (torch) can take seconds. The runner gives the
+    # verdict on this line rather than on the process's exit.
+    if _STREAM.session is not None:
+        _STREAM.write(_STREAM.session)

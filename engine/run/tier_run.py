@@ -1,0 +1,398 @@
+"""Run one tier once: its command in its own process group, its results from pytest's reports, its verdict.
+
+* code and data tiers: `python -m pytest -p mlci.engine.run.pytest_plugin <pytest_args> <tests>`;
+* model tier: `python -m dvc repro <stale stages>` with `MLCI_TRAIN_MODE` (quick or full),
+  `MLFLOW_TRACKING_URI` and `MLFLOW_RUN_ID` (a run mlci creates first, so that whoever follows
+  it live sees the training from its first epoch), then the tier's pytest tests, then the
+  model gates when the gate module and a gate file are there.
+
+The whole tier shares one deadline (the tier's timeout): at the deadline, or on `cancel`,
+the running command is killed with its whole process group. Everything that happens is
+an event passed to `emit`, from the thread that calls `run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from mlci.engine.config.loader import Config, TierConfig
+from mlci.engine.errors import MlciError
+from mlci.engine.events import (
+    Event,
+    GateReport,
+    Notice,
+    OutputLines,
+    Tier,
+    TierFinished,
+    TierStarted,
+    Verdict,
+    event_from_json,
+)
+from mlci.engine.run.process_group import Ending, GroupProcess, Outcome
+from mlci.engine.run.test_report import ReportTail
+from mlci.engine.run.tool_env import tool_env
+
+__all__ = ["TierRun", "evaluate_gates_if_available", "failing_gates", "register_candidate", "tier_environment"]
+
+Emit = Callable[[Event], None]
+
+
+_PYTEST_EXIT_REASONS = {
+    2: "pytest was interrupted",
+    3: "pytest hit an internal error",
+    4: "pytest could not start (usage error)",
+}
+
+
+@dataclass(frozen=True)
+class _Step:
+    """How one command of a tier ended, before it is folded into the tier's verdict."""
+
+    verdict: Verdict
+    reason: str = ""
+    passed: int = 0
+    failed: tuple[str, ...] = ()
+
+
+def tier_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a tier's commands: ours, this interpreter's bin first on PATH, unbuffered output."""
+    env = tool_env(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def evaluate_gates_if_available(config: Config, progress: Callable[[str], None] | None = None) -> GateReport | None:
+    """The gate report, or None when the project has no gate file.
+
+    Evaluated in a child interpreter: loading the candidate imports the project's own code
+    and torch, which a long-lived dashboard must not keep (stale after the next edit).
+    """
+    if config.gates is None:
+        return None
+    from mlci.engine.run.gates_child import evaluate_gates_in_subprocess
+
+    return evaluate_gates_in_subprocess(config, emit_progress=progress)
+
+
+def register_candidate(config: Config, report: GateReport, mlflow_run_id: str) -> Notice | None:
+    """Register a candidate that passed every gate as `challenger`; the outcome as a notice."""
+    from mlci.engine.gates.registry import register_if_passed
+
+    try:
+        registration = register_if_passed(config, report, run_id=mlflow_run_id or None)
+    except MlciError as exc:
+        return Notice("warning", f"the candidate passed its gates but was not registered: {exc}", source="registry")
+    return Notice("info", registration.describe(), source="registry") if registration is not None else None
+
+
+def failing_gates(report: GateReport) -> tuple[str, ...]:
+    """One line per failing gate check ("gate performance: accuracy 0.81 < 0.92")."""
+    if not report.results:
+        return ("gates: no gate was evaluated",)
+    return tuple(f"gate {r.gate}: {r.reason or r.check}" for r in report.results if not r.passed)
+
+
+def _signal_name(returncode: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+class TierRun:
+    """One run of one tier. `run()` blocks (call it from a worker thread); `cancel()` may come from any thread."""
+
+    def __init__(
+        self,
+        config: Config,
+        tier: Tier,
+        *,
+        run_id: int,
+        plan_id: int,
+        emit: Emit,
+        stages: Sequence[str] = (),
+        full: bool = False,
+    ) -> None:
+        tier_config = config.tier(tier)
+        if tier_config is None:
+            raise MlciError(f"this project has no {tier.value} tier")
+        self.config = config
+        self.tier = tier
+        self.tier_config: TierConfig = tier_config
+        self.run_id = run_id
+        self.plan_id = plan_id
+        self.stages = tuple(stages) or tier_config.stages
+        self.full = full
+        self._mlflow_run_id = ""
+        """The model tier's MLflow run, once created (the registered challenger points at it)."""
+        self._emit = emit
+        self._stop = threading.Event()
+        self._cancel_reason = "cancelled"
+        self._lock = threading.Lock()
+        self._current: GroupProcess | None = None
+        self._started = 0.0
+        self._finished: TierFinished | None = None
+
+    @property
+    def pgids(self) -> frozenset[int]:
+        """The process group of the command running now (empty between commands)."""
+        with self._lock:
+            pgid = self._current.pgid if self._current is not None else None
+        return frozenset() if pgid is None else frozenset({pgid})
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Kill the running command's process group; the run ends CANCELLED with `reason`."""
+        if not self._stop.is_set():
+            self._cancel_reason = reason
+            self._stop.set()
+
+    def run(self) -> TierFinished:
+        """Run the tier to its verdict; emits TierStarted, output, results and TierFinished.
+
+        A code or data tier gives its verdict as soon as pytest has printed its summary; `run`
+        returns once the process group is gone (a heavy interpreter can take seconds to exit).
+        """
+        self._started = time.monotonic()
+        deadline = self._started + self.tier_config.timeout
+        try:
+            if self.tier is Tier.MODEL:
+                step = self._run_model(deadline)
+            else:
+                self._emit(TierStarted(self.run_id, self.tier, self.plan_id, command=self._pytest_argv(
+                    self.tier_config.tests, self.tier_config.pytest_args)))
+                step = self._pytest(self.tier_config.tests, self.tier_config.pytest_args, deadline, {}, early=True)
+        except (OSError, MlciError) as exc:
+            step = _Step(Verdict.ERROR, f"could not run the {self.tier.value} tier: {exc}")
+        return self._finish(step)
+
+    def _finish(self, step: _Step) -> TierFinished:
+        """Emit the verdict, once: a verdict given early stands, whatever happens to the exiting process."""
+        with self._lock:
+            if self._finished is not None:
+                return self._finished
+            self._finished = TierFinished(
+                self.run_id, self.tier, step.verdict, time.monotonic() - self._started,
+                passed=step.passed, failed=len(step.failed), reason=step.reason, plan_id=self.plan_id,
+            )
+        self._emit(self._finished)
+        return self._finished
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def _pytest_argv(self, tests: Sequence[str], pytest_args: Sequence[str]) -> tuple[str, ...]:
+        return (sys.executable, "-m", "pytest", "-p", "mlci.engine.run.pytest_plugin", *pytest_args, *tests)
+
+    def _spawn(self, argv: Sequence[str], env: Mapping[str, str], deadline: float,
+               tick: Callable[[], None] | None = None, *, stdout: IO[bytes] | None = None,
+               on_lines: Callable[[tuple[str, ...]], None] | None = None) -> tuple[Outcome, GroupProcess]:
+        process = GroupProcess(
+            argv, cwd=self.config.root, env=env, stdout=stdout,
+            on_lines=on_lines or (lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines))),
+        )
+        with self._lock:
+            if self._stop.is_set():
+                return Outcome(Ending.STOPPED, None), process
+            process.start()
+            self._current = process
+        try:
+            return process.wait(deadline=deadline, stop=self._stop, tick=tick), process
+        finally:
+            with self._lock:
+                self._current = None
+
+    def _killed(self, outcome: Outcome, what: str, running: str | None = None) -> _Step | None:
+        """The step's verdict when it was killed (cancel or timeout), else None."""
+        if outcome.ending is Ending.STOPPED:
+            return _Step(Verdict.CANCELLED, self._cancel_reason)
+        if outcome.ending is Ending.TIMED_OUT:
+            where = f" in {running}" if running else f" during {what}"
+            return _Step(Verdict.TIMED_OUT, f"timed out after {self.tier_config.timeout:g}s{where}")
+        return None
+
+    def _pytest(self, tests: Sequence[str], pytest_args: Sequence[str], deadline: float,
+                extra_env: Mapping[str, str], *, early: bool = False) -> _Step:
+        """Run pytest with the plugin; with `early`, the tier's verdict is given on pytest's last report line."""
+        fd, name = tempfile.mkstemp(prefix=f"mlci-{self.tier.value}-", suffix=".jsonl")
+        os.close(fd)
+        report = Path(name)
+        tail = ReportTail(report, tier=self.tier, run_id=self.run_id, emit=self._emit)
+
+        def tick() -> None:
+            tail.poll()
+            if early and tail.exitstatus is not None:
+                current = self._current
+                self._finish(self._pytest_verdict(tail.exitstatus, tail, current.tail if current else ()))
+
+        try:
+            env = tier_environment({**extra_env, "MLCI_REPORT_FILE": str(report)})
+            outcome, process = self._spawn(self._pytest_argv(tests, pytest_args), env, deadline, tick=tick)
+        finally:
+            report.unlink(missing_ok=True)
+        killed = self._killed(outcome, "pytest", tail.running)
+        if killed is not None:
+            return _Step(killed.verdict, killed.reason, tail.passed, tuple(tail.failed))
+        status = tail.exitstatus if tail.exitstatus is not None else outcome.returncode
+        return self._pytest_verdict(status, tail, process.tail)
+
+    def _pytest_verdict(self, returncode: int | None, tail: ReportTail, output: Iterable[str]) -> _Step:
+        failed = tuple(tail.failed)
+        if returncode == 0:
+            return _Step(Verdict.PASSED, "", tail.passed, failed)
+        if returncode == 1:
+            return _Step(Verdict.FAILED, "", tail.passed, failed)
+        if returncode == 5:
+            return _Step(Verdict.PASSED, "no tests collected", 0, failed)
+        if tail.collect_errors:
+            reason = f"collection error in {', '.join(tail.collect_errors)}"
+        elif returncode is not None and returncode < 0:
+            reason = f"pytest was killed by {_signal_name(returncode)}"
+        else:
+            last = next((line for line in reversed(list(output)) if line.strip()), "")
+            reason = _PYTEST_EXIT_REASONS.get(returncode or 0, f"pytest exited with status {returncode}")
+            reason = f"{reason}: {last.strip()}" if last else reason
+        return _Step(Verdict.ERROR, reason, tail.passed, failed)
+
+    # -- the model tier -----------------------------------------------------------------------------
+
+    def _run_model(self, deadline: float) -> _Step:
+        mode = "full" if self.full else "quick"
+        mlflow_run_id = self._create_mlflow_run(mode)
+        self._mlflow_run_id = mlflow_run_id
+        repro = (sys.executable, "-m", "dvc", "repro", *(("--force",) if self.full else ()), *self.stages)
+        self._emit(TierStarted(self.run_id, self.tier, self.plan_id, command=repro, full=self.full,
+                               mlflow_run_id=mlflow_run_id))
+        stage_env = {
+            "MLCI_TRAIN_MODE": mode,
+            "MLFLOW_TRACKING_URI": self.config.mlflow.tracking_uri,
+            "MLFLOW_EXPERIMENT_NAME": self.config.mlflow.experiment,
+        }
+        if mlflow_run_id:
+            stage_env["MLFLOW_RUN_ID"] = mlflow_run_id
+        step = self._steps(repro, stage_env, deadline, mode)
+        self._end_mlflow_run(mlflow_run_id, step.verdict)
+        return step
+
+    def _steps(self, repro: Sequence[str], stage_env: dict[str, str], deadline: float, mode: str) -> _Step:
+        outcome, process = self._spawn(repro, tier_environment(stage_env), deadline)
+        killed = self._killed(outcome, "dvc repro")
+        if killed is not None:
+            return killed
+        if outcome.returncode != 0:
+            last = next((line for line in reversed(process.tail) if line.strip()), "")
+            return _Step(Verdict.FAILED, f"dvc repro failed (exit {outcome.returncode}): {last.strip()}".rstrip(": "))
+        what = f"stages {', '.join(self.stages)}" if self.stages else "the pipeline"
+        step = _Step(Verdict.PASSED, f"{what} reproduced ({mode})")
+        tests = tuple(t for t in self.tier_config.tests if (self.config.root / t).exists())
+        if tests:
+            tests_env = {k: v for k, v in stage_env.items() if k != "MLFLOW_RUN_ID"}
+            step = self._pytest(tests, self.tier_config.pytest_args, deadline, tests_env)
+            if step.verdict is not Verdict.PASSED:
+                return step
+        if self._stop.is_set():
+            return _Step(Verdict.CANCELLED, self._cancel_reason, step.passed, step.failed)
+        return self._gates(step, deadline)
+
+    def _gates(self, step: _Step, deadline: float) -> _Step:
+        if self.config.gates is None:
+            return step
+        report = self._evaluate_gates(deadline)
+        if isinstance(report, _Step):
+            return _Step(report.verdict, report.reason, step.passed, step.failed)
+        self._emit(report)
+        if report.passed:
+            notice = register_candidate(self.config, report, self._mlflow_run_id)
+            if notice is not None:
+                self._emit(notice)
+            return step
+        return _Step(Verdict.FAILED, "; ".join(failing_gates(report)), step.passed, step.failed)
+
+    def _evaluate_gates(self, deadline: float) -> GateReport | _Step:
+        """`mlci gates --json` in a child interpreter, in its own process group like every tier command.
+
+        A child because loading the candidate imports the project's code and torch, which a
+        long-lived dashboard must not keep; a process group so that a cancel or the tier's
+        timeout stops the gates too.
+        """
+        from mlci.engine.run.gates_child import PROGRESS_PREFIX
+
+        errors: list[str] = []
+
+        def on_lines(lines: tuple[str, ...]) -> None:
+            progress = tuple(f"gates: {line[len(PROGRESS_PREFIX):]}" for line in lines
+                             if line.startswith(PROGRESS_PREFIX))
+            errors.extend(line for line in lines if line.strip() and not line.startswith(PROGRESS_PREFIX))
+            if progress:
+                self._emit(OutputLines(self.tier, self.run_id, progress))
+
+        argv = (sys.executable, "-m", "mlci.engine", "gates", "--json", str(self.config.root))
+        with tempfile.TemporaryFile() as out:
+            outcome, _ = self._spawn(argv, tier_environment(), deadline, stdout=out, on_lines=on_lines)
+            out.seek(0)
+            text = out.read().decode("utf-8", errors="replace")
+        killed = self._killed(outcome, "the gates")
+        if killed is not None:
+            return killed
+        if outcome.returncode not in (0, 1) or not text.strip():
+            tail = "; ".join(errors[-3:]) or f"exit status {outcome.returncode}"
+            return _Step(Verdict.ERROR, f"gates could not be evaluated: {tail}")
+        try:
+            report = event_from_json(json.loads(text))
+        except (ValueError, KeyError) as exc:
+            return _Step(Verdict.ERROR, f"gates could not be evaluated: unreadable report ({exc})")
+        if not isinstance(report, GateReport):
+            return _Step(Verdict.ERROR, "gates could not be evaluated: `mlci gates --json` printed no gate report")
+        return report
+
+    def _create_mlflow_run(self, mode: str) -> str:
+        """A fresh MLflow run for the stages to log into; "" (and a notice) when the store is unusable."""
+        try:
+            return create_mlflow_run(self.config, name=f"mlci model tier #{self.run_id} ({mode})",
+                                     tags={"mlci.tier": "model", "mlci.mode": mode})
+        except Exception as exc:  # any store failure: the stages then start their own run
+            self._emit(Notice("warning", f"could not create the MLflow run: {exc}", source="model tier"))
+            return ""
+
+    def _end_mlflow_run(self, run_id: str, verdict: Verdict) -> None:
+        if not run_id:
+            return
+        status = {Verdict.PASSED: "FINISHED", Verdict.CANCELLED: "KILLED", Verdict.TIMED_OUT: "KILLED"}
+        try:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(tracking_uri=self.config.mlflow.tracking_uri).set_terminated(
+                run_id, status.get(verdict, "FAILED"))
+        except Exception as exc:  # the verdict stands even if the store went away
+            self._emit(Notice("warning", f"could not close the MLflow run {run_id}: {exc}", source="model tier"))
+
+
+def create_mlflow_run(config: Config, *, name: str, tags: Mapping[str, str]) -> str:
+    """Create a run in the project's experiment (made if missing); its id."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow.tracking import MlflowClient
+
+    uri = config.mlflow.tracking_uri
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(config.mlflow.experiment)
+    if experiment is not None:
+        experiment_id = experiment.experiment_id
+    else:
+        # Beside a sqlite store, artifacts go to <project>/mlruns, as the sample project's stages expect.
+        location = (config.root / "mlruns").as_uri() if uri.startswith("sqlite:") else None
+        experiment_id = client.create_experiment(config.mlflow.experiment, artifact_location=location)
+    run = client.create_run(experiment_id, run_name=name, tags=dict(tags))
+    return str(run.info.run_id)

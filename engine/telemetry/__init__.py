@@ -1,0 +1,1 @@
+"""What is watched beside a run: live training metrics and GPU use."""

@@ -1,0 +1,1 @@
+"""GPU telemetry through NVML (nvidia-ml-py), or recorded samples, behind one sampler interface."""
