@@ -60,8 +60,17 @@ def run(root: Path) -> None:
     from mlci.engine.gates.model_eval import LATENCY_CALLS, LATENCY_WARMUP, load_model, load_table, measure_latency
 
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID")}
-    cli = [_seconds(lambda: subprocess.run([sys.executable, "-m", "mlci.engine", "gates", "--quiet", str(root)],
-                                           env=env, capture_output=True, check=False)) for _ in range(RUNS)]
+    cli = [
+        _seconds(
+            lambda: subprocess.run(
+                [sys.executable, "-m", "mlci.engine", "gates", "--quiet", str(root)],
+                env=env,
+                capture_output=True,
+                check=False,
+            )
+        )
+        for _ in range(RUNS)
+    ]
     config = load_config(root)
     evaluate_gates(config)  # imports mlflow, torch, pandas, sklearn once
     warm = [_seconds(lambda: evaluate_gates(config)) for _ in range(RUNS)]
@@ -72,8 +81,10 @@ def run(root: Path) -> None:
 
     print(f"project: {root}")
     print(f"gates: {len(report.results)} checks, all pass: {report.passed}")
-    print(f"mlci gates (fresh interpreter, imports included): median {statistics.median(cli):.2f} s "
-          f"over {RUNS} runs ({', '.join(f'{s:.2f}' for s in cli)})")
+    print(
+        f"mlci gates (fresh interpreter, imports included): median {statistics.median(cli):.2f} s "
+        f"over {RUNS} runs ({', '.join(f'{s:.2f}' for s in cli)})"
+    )
     print(f"evaluate_gates in-process, all gates:             median {statistics.median(warm):.2f} s")
     print(f"evaluate_gates in-process, without latency:       median {statistics.median(without):.2f} s")
 
@@ -88,8 +99,10 @@ def run(root: Path) -> None:
         p99s.append(figures.p99_ms)
         print(f"{i + 1:>6} {figures.p50_ms:8.3f} {figures.p95_ms:8.3f} {figures.p99_ms:8.3f}")
     spread = max(p99s) - min(p99s)
-    print(f"p99 spread: {spread:.3f} ms (min {min(p99s):.3f}, median {statistics.median(p99s):.3f}, "
-          f"max {max(p99s):.3f}); {spread / statistics.median(p99s):.0%} of the median")
+    print(
+        f"p99 spread: {spread:.3f} ms (min {min(p99s):.3f}, median {statistics.median(p99s):.3f}, "
+        f"max {max(p99s):.3f}); {spread / statistics.median(p99s):.0%} of the median"
+    )
     print(f"machine: {os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

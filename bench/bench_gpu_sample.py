@@ -93,8 +93,10 @@ def main() -> None:
     recorded = RecordedSampler(RECORDINGS / "h200x2_multi.jsonl")
     print(f"RecordedSampler.sample():                                     {per_call_us(recorded.sample):9.2f} us")
     pgids = {os.getpgid(0)}
-    print(f"is_ours(pid) (one process-group lookup):                     "
-          f"{per_call_us(lambda: is_ours(os.getpid(), pgids)):9.2f} us")
+    print(
+        f"is_ours(pid) (one process-group lookup):                     "
+        f"{per_call_us(lambda: is_ours(os.getpid(), pgids)):9.2f} us"
+    )
     for width in (80, 160):
         print(f"GpuPanel.update_sample + render, 2 GPUs, {width:3d} columns:       {panel_us(width):9.1f} us")
 

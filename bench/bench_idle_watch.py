@@ -53,8 +53,13 @@ def build_tree(root: Path, files: int) -> None:
     (root / "tests" / "unit" / "test_smoke.py").write_text("def test_smoke():\n    assert True\n")
     (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
     (root / ".gitignore").write_text("__pycache__/\n.pytest_cache/\n.mlci/\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@example.invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@example.invalid"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "b@example.invalid",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "b@example.invalid",
+    }
     for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "tree"]):
         subprocess.run(argv, cwd=root, env=env, check=True)
 
@@ -134,8 +139,14 @@ def settle(proc: subprocess.Popen[bytes], window: float = 5.0, timeout: float = 
 
 
 def measure(name: str, argv: list[str], cwd: Path, idle: float) -> Result | None:
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         if not settle(proc):
             return None
@@ -176,8 +187,10 @@ def main() -> None:
         tree.mkdir()
         t0 = time.perf_counter()
         build_tree(tree, args.files)
-        print(f"tree: {args.files} files in git, built in {time.perf_counter() - t0:.1f} s; "
-              f"idle window {args.idle:g} s per watcher")
+        print(
+            f"tree: {args.files} files in git, built in {time.perf_counter() - t0:.1f} s; "
+            f"idle window {args.idle:g} s per watcher"
+        )
         results = [
             mlci_watch("mlci watch", tree, args.idle),
             mlci_watch("mlci watch --poll", tree, args.idle, "--poll"),
@@ -185,23 +198,30 @@ def main() -> None:
         alone = measure("engine Watcher alone", [sys.executable, "-c", WATCHER_SCRIPT, str(tree)], tree, args.idle)
         if alone is not None:
             results.append(alone)
-        for name, argv in (("ptw (pytest-watch)", [str(BIN / "ptw"), str(tree)]),
-                           ("pytest-watcher", [str(BIN / "pytest-watcher"), str(tree)])):
+        for name, argv in (
+            ("ptw (pytest-watch)", [str(BIN / "ptw"), str(tree)]),
+            ("pytest-watcher", [str(BIN / "pytest-watcher"), str(tree)]),
+        ):
             result = measure(name, argv, tree, args.idle)
             if result is not None:
                 results.append(result)
             else:
                 print(f"{name}: exited before settling, not measured")
     base = results[0]
-    print(f"{'watcher':22} {'CPU s':>7} {'CPU %':>7} {'RSS MiB':>8} {'procs':>5} {'CPU vs mlci':>11} "
-          f"{'RSS vs mlci':>11}")
+    print(
+        f"{'watcher':22} {'CPU s':>7} {'CPU %':>7} {'RSS MiB':>8} {'procs':>5} {'CPU vs mlci':>11} {'RSS vs mlci':>11}"
+    )
     for r in results:
         # /proc counts CPU in clock ticks: a watcher that used none is counted as one tick for the ratio.
         cpu_ratio = max(r.cpu_s, 1 / TICK) / max(base.cpu_s, 1 / TICK)
-        print(f"{r.name:22} {r.cpu_s:7.2f} {100 * r.cpu_s / r.idle_s:6.2f}% {r.rss:8.1f} {r.processes:5d} "
-              f"{cpu_ratio:10.2f}x {r.rss / base.rss:10.2f}x {r.note}")
-    print(f"CPU: user+system seconds of the whole process tree over the idle window (resolution 1/{TICK} s;"
-          " ratios count zero as one tick). RSS: summed over the tree.")
+        print(
+            f"{r.name:22} {r.cpu_s:7.2f} {100 * r.cpu_s / r.idle_s:6.2f}% {r.rss:8.1f} {r.processes:5d} "
+            f"{cpu_ratio:10.2f}x {r.rss / base.rss:10.2f}x {r.note}"
+        )
+    print(
+        f"CPU: user+system seconds of the whole process tree over the idle window (resolution 1/{TICK} s;"
+        " ratios count zero as one tick). RSS: summed over the tree."
+    )
 
 
 if __name__ == "__main__":

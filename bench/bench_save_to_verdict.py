@@ -40,8 +40,13 @@ TIMEOUT_S = 600.0
 
 
 def copy_project(dest: Path) -> Path:
-    shutil.copytree(REPO / "sample_project", dest, ignore=shutil.ignore_patterns(
-        "__pycache__", ".pytest_cache", "mlflow.db", "mlruns", ".mlci", ".dvc", "models", "metrics.json"))
+    shutil.copytree(
+        REPO / "sample_project",
+        dest,
+        ignore=shutil.ignore_patterns(
+            "__pycache__", ".pytest_cache", "mlflow.db", "mlruns", ".mlci", ".dvc", "models", "metrics.json"
+        ),
+    )
     identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
     for argv in (["init", "-q", "-b", "main"], [*identity, "add", "-A"], [*identity, "commit", "-q", "-m", "start"]):
         subprocess.run(["git", *argv], cwd=dest, check=True, capture_output=True)
@@ -89,9 +94,16 @@ class Tool:
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-        self.proc = subprocess.Popen(self.argv, cwd=self.root, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for(self.ready)
         time.sleep(2.0)  # let the first run (pytest-watch starts with one) and its exit settle
@@ -139,11 +151,18 @@ def main() -> int:
     tools = [
         Tool("mlci watch", [str(BIN / "mlci"), "watch", "--json", "."], mlci_ready, mlci_verdict),
         # With watchdog >= 5 its default pattern `*.py` matches top-level files only: ask for every .py file.
-        Tool("pytest-watcher", [str(BIN / "pytest-watcher"), "--now", "--patterns", "**/*.py", ".", "tests/unit"],
-             lambda line: bool(SUMMARY.match(line)), lambda line: bool(SUMMARY.match(line))),
-        Tool("pytest-watch (ptw)", [str(BIN / "ptw"), "--nobeep", "--runner", str(BIN / "pytest"), "--",
-                                    "tests/unit"],
-             lambda line: bool(SUMMARY.match(line)), lambda line: bool(SUMMARY.match(line))),
+        Tool(
+            "pytest-watcher",
+            [str(BIN / "pytest-watcher"), "--now", "--patterns", "**/*.py", ".", "tests/unit"],
+            lambda line: bool(SUMMARY.match(line)),
+            lambda line: bool(SUMMARY.match(line)),
+        ),
+        Tool(
+            "pytest-watch (ptw)",
+            [str(BIN / "ptw"), "--nobeep", "--runner", str(BIN / "pytest"), "--", "tests/unit"],
+            lambda line: bool(SUMMARY.match(line)),
+            lambda line: bool(SUMMARY.match(line)),
+        ),
     ]
     try:
         for i, tool in enumerate(tools):

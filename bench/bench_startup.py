@@ -34,11 +34,17 @@ def first_frame_s(project: Path, repeats: int = 5) -> float:
     for i in range(repeats):
         socket = f"mlci-bench-{i}"
         start = time.perf_counter()
-        subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-x", "120", "-y", "36",
-                        f"{BIN / 'mlci-tui'} {project}"], check=True)
+        subprocess.run(
+            ["tmux", "-L", socket, "new-session", "-d", "-x", "120", "-y", "36", f"{BIN / 'mlci-tui'} {project}"],
+            check=True,
+        )
         try:
-            while "Tiers" not in subprocess.run(["tmux", "-L", socket, "capture-pane", "-p"],
-                                                capture_output=True, text=True).stdout:
+            while (
+                "Tiers"
+                not in subprocess.run(
+                    ["tmux", "-L", socket, "capture-pane", "-p"], capture_output=True, text=True
+                ).stdout
+            ):
                 time.sleep(0.01)
             times.append(time.perf_counter() - start)
         finally:

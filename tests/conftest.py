@@ -33,13 +33,22 @@ def sandbox(sandbox_template: Path, tmp_path: Path) -> Path:
 
     dest = tmp_path / "sandbox"
     shutil.copytree(sandbox_template, dest, symlinks=True)
+    subprocess.run(["git", "remote", "set-url", "origin", str(dest / ".sandbox" / "remote.git")], cwd=dest, check=True)
     subprocess.run(
-        ["git", "remote", "set-url", "origin", str(dest / ".sandbox" / "remote.git")], cwd=dest, check=True
-    )
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url",
-         str(dest / ".sandbox" / "dvc-remote")],
-        cwd=dest, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "dvc",
+            "remote",
+            "modify",
+            "--local",
+            "local",
+            "url",
+            str(dest / ".sandbox" / "dvc-remote"),
+        ],
+        cwd=dest,
+        check=True,
+        capture_output=True,
     )
     _repoint_mlflow_store(dest / "mlflow.db", str(sandbox_template), str(dest))
     return dest
@@ -56,12 +65,14 @@ def _repoint_mlflow_store(db: Path, old: str, new: str) -> None:
     with sqlite3.connect(db) as conn:
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
-            columns = [row[1] for row in conn.execute(f"PRAGMA table_info('{table}')") if row[2].upper() in
-                       ("TEXT", "VARCHAR") or row[2].upper().startswith("VARCHAR")]
+            columns = [
+                row[1]
+                for row in conn.execute(f"PRAGMA table_info('{table}')")
+                if row[2].upper() in ("TEXT", "VARCHAR") or row[2].upper().startswith("VARCHAR")
+            ]
             for column in columns:
                 conn.execute(
-                    f"UPDATE '{table}' SET \"{column}\" = replace(\"{column}\", ?, ?) "
-                    f"WHERE instr(\"{column}\", ?) > 0",
+                    f'UPDATE \'{table}\' SET "{column}" = replace("{column}", ?, ?) WHERE instr("{column}", ?) > 0',
                     (old, new, old),
                 )
 

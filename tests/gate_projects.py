@@ -93,8 +93,11 @@ def _train_and_save(root: Path) -> dict[str, float]:
     train.to_csv(root / "data" / "train.csv", index=False)
     test.to_csv(root / "data" / "test.csv", index=False)
     model = LogisticRegression().fit(train[["x1", "x2"]], train["y"])
-    mlflow.sklearn.save_model(model, str(root / "models" / "model"),
-                              signature=infer_signature(train[["x1", "x2"]], model.predict(train[["x1", "x2"]])))
+    mlflow.sklearn.save_model(
+        model,
+        str(root / "models" / "model"),
+        signature=infer_signature(train[["x1", "x2"]], model.predict(train[["x1", "x2"]])),
+    )
     pred = model.predict(test[["x1", "x2"]])
     proba = model.predict_proba(test[["x1", "x2"]])[:, 1]
     return {
@@ -112,8 +115,9 @@ def build_gate_project(root: Path) -> Path:
     git(root, "config", "user.name", "test")
     git(root, "config", "commit.gpgsign", "false")
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], cwd=root, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"], cwd=root, check=True, capture_output=True
+    )
     metrics = _train_and_save(root)
     (root / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (root / "dvc.yaml").write_text(DVC_YAML)

@@ -51,8 +51,9 @@ def _git_init(root: Path) -> None:
     git(root, "config", "commit.gpgsign", "false")
 
 
-def make_project(root: Path, *, tests: dict[str, str], config: str = "", sources: dict[str, str] | None = None,
-                 commit: bool = True) -> Path:
+def make_project(
+    root: Path, *, tests: dict[str, str], config: str = "", sources: dict[str, str] | None = None, commit: bool = True
+) -> Path:
     """A git project with a code tier of `tests` (path -> source), `mlci.yaml` from `config`."""
     root.mkdir(parents=True, exist_ok=True)
     for name, text in {**(sources or {}), **tests}.items():
@@ -66,8 +67,15 @@ def make_project(root: Path, *, tests: dict[str, str], config: str = "", sources
     return root
 
 
-def make_dvc_project(root: Path, *, stage_cmd: str, outs: Iterable[str], deps: Iterable[str], config: str,
-                     files: dict[str, str] | None = None) -> Path:
+def make_dvc_project(
+    root: Path,
+    *,
+    stage_cmd: str,
+    outs: Iterable[str],
+    deps: Iterable[str],
+    config: str,
+    files: dict[str, str] | None = None,
+) -> Path:
     """A git + DVC project with one pipeline stage `work` (no `dvc repro` run yet)."""
     root.mkdir(parents=True, exist_ok=True)
     for name, text in (files or {}).items():

@@ -36,8 +36,16 @@ class Tmux:
         command = f"env -u COLUMNS -u LINES {exports} {shlex.join(argv)}"
         # Keep the pane after the program exits, so a crash's last screen can still be read.
         self._tmux(
-            "new-session", "-d", "-s", self.name, "-x", str(self.width), "-y", str(self.height),
-            *(["-c", str(cwd)] if cwd else []), command,
+            "new-session",
+            "-d",
+            "-s",
+            self.name,
+            "-x",
+            str(self.width),
+            "-y",
+            str(self.height),
+            *(["-c", str(cwd)] if cwd else []),
+            command,
         )
         self._tmux("set-option", "-t", self.name, "remain-on-exit", "on")
         self.started = True

@@ -247,8 +247,11 @@ class MlciApp(App[int]):
         check = None if decision.no_verify else (lambda: run_check(self.config, emit=self.post_engine_event))
         try:
             outcome = push_branch(
-                self.config.root, remote=decision.plan.remote, check=check,
-                progress=self.post_engine_event, plan=decision.plan,
+                self.config.root,
+                remote=decision.plan.remote,
+                check=check,
+                progress=self.post_engine_event,
+                plan=decision.plan,
             )
         except MlciError:
             return  # the final PushProgress event already carries the message to the panel
@@ -256,6 +259,9 @@ class MlciApp(App[int]):
             self.refresh_git_state()
         if outcome.pushed:
             follow_after_push(
-                self.config.root, outcome.plan.head, emit=self.post_engine_event,
-                remote=decision.plan.remote, stop=self._ci_stop,
+                self.config.root,
+                outcome.plan.head,
+                emit=self.post_engine_event,
+                remote=decision.plan.remote,
+                stop=self._ci_stop,
             )

@@ -44,8 +44,14 @@ PATHS_SHOWN = 3
 """Changed paths named on a line; the rest are counted."""
 
 _RESET = "\033[0m"
-_COLOURS = {"green": "\033[32m", "red": "\033[31m", "yellow": "\033[33m", "blue": "\033[34m", "dim": "\033[2m",
-            "bold": "\033[1m"}
+_COLOURS = {
+    "green": "\033[32m",
+    "red": "\033[31m",
+    "yellow": "\033[33m",
+    "blue": "\033[34m",
+    "dim": "\033[2m",
+    "bold": "\033[1m",
+}
 _VERDICT_STYLE = {
     Verdict.PASSED: ("✔", "green"),
     Verdict.FAILED: ("✘", "red"),
@@ -118,8 +124,9 @@ def _change(event: ChangeDetected, verbose: bool) -> list[tuple[str, str]]:
 
 
 def _plan(event: PlanMade, verbose: bool) -> list[tuple[str, str]]:
-    rules = "; ".join(f"{t.tier.value}: {t.rule}" + (f" ({_paths(t.paths)})" if t.paths else "")
-                      for t in event.triggers)
+    rules = "; ".join(
+        f"{t.tier.value}: {t.rule}" + (f" ({_paths(t.paths)})" if t.paths else "") for t in event.triggers
+    )
     stages = f"  stages: {', '.join(event.stages)}" if event.stages else ""
     tiers = ", ".join(t.value for t in event.tiers) or "nothing"
     return [(f"plan #{event.plan_id} {tiers} ← {rules}{stages}", "blue")]
@@ -132,8 +139,12 @@ def _started(event: TierStarted, verbose: bool) -> list[tuple[str, str]]:
 
 def _stale(event: TierStale, verbose: bool) -> list[tuple[str, str]]:
     n = event.changes_since_start
-    return [(f"~ {event.tier.value:<5} stale: {n} change{'s' if n != 1 else ''} since start; reruns once it finishes",
-             "yellow")]
+    return [
+        (
+            f"~ {event.tier.value:<5} stale: {n} change{'s' if n != 1 else ''} since start; reruns once it finishes",
+            "yellow",
+        )
+    ]
 
 
 def _test(event: TestResult, verbose: bool) -> list[tuple[str, str]]:
@@ -192,8 +203,14 @@ def format_event(event: Event, *, verbose: bool = False) -> list[tuple[str, str]
 class HumanPrinter:
     """One line per event (see `format_event`), with a clock, coloured when the stream is a terminal."""
 
-    def __init__(self, stream: IO[str] | None = None, *, verbose: bool = False, colour: bool | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        verbose: bool = False,
+        colour: bool | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.verbose = verbose
         self.colour = colour_wanted(self.stream) if colour is None else colour

@@ -116,22 +116,20 @@ class GateSpec:
         out: dict[str, Any] = {}
         if self.performance:
             out["performance"] = {
-                t.metric: {k: v for k, v in (("min", t.min), ("max", t.max)) if v is not None}
-                for t in self.performance
+                t.metric: {k: v for k, v in (("min", t.min), ("max", t.max)) if v is not None} for t in self.performance
             }
         for name in ("regression", "latency", "size", "fairness", "behavioral", "evaluation"):
             gate = getattr(self, name)
             if gate is not None:
                 out[name] = {
-                    k: (list(v) if isinstance(v, tuple) else v)
-                    for k, v in gate.__dict__.items()
-                    if v is not None
+                    k: (list(v) if isinstance(v, tuple) else v) for k, v in gate.__dict__.items() if v is not None
                 }
         return out
 
 
-def _number(node: Node, what: str, *, low: float | None = None, high: float | None = None,
-            low_open: bool = False) -> float:
+def _number(
+    node: Node, what: str, *, low: float | None = None, high: float | None = None, low_open: bool = False
+) -> float:
     value = node.value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise node.error(f"{what} must be a number, got {type_name(value)}")
@@ -144,7 +142,6 @@ def _number(node: Node, what: str, *, low: float | None = None, high: float | No
     if high is not None and number > high:
         raise node.error(f"{what} is out of range: {value} (must be at most {high:g})")
     return number
-
 
 
 def _performance(node: Node) -> tuple[MetricThreshold, ...]:
@@ -175,8 +172,9 @@ def _string_list(node: Node, what: str) -> tuple[str, ...]:
 
 
 def _fairness(node: Node) -> FairnessGate:
-    f = node.fields("fairness", {"max_disparity", "protected_attributes", "metric"},
-                    {"max_disparity", "protected_attributes"})
+    f = node.fields(
+        "fairness", {"max_disparity", "protected_attributes", "metric"}, {"max_disparity", "protected_attributes"}
+    )
     metric = "accuracy"
     if "metric" in f:
         if not isinstance(f["metric"].value, str):
@@ -204,7 +202,8 @@ def _evaluation(node: Node) -> EvaluationSpec:
 
 def parse_gate_spec(root: Node) -> GateSpec:
     """Validate a parsed gate file; raises ConfigError at the offending key."""
-    families = root.fields("the gate file",
+    families = root.fields(
+        "the gate file",
         {"performance", "regression", "latency", "size", "fairness", "behavioral", "evaluation"},
     )
     spec: dict[str, Any] = {}

@@ -132,7 +132,6 @@ def _str_list(node: Node, what: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-
 def _string(node: Node, what: str) -> str:
     if not isinstance(node.value, str) or not node.value:
         raise node.error(f"{what} must be a non-empty string, got {type_name(node.value)}")
@@ -173,8 +172,9 @@ def _infer_tiers(root: Path) -> dict[Tier, tuple[TierConfig, str]]:
     return found
 
 
-def _tier_from_node(tier: Tier, node: Node, base: TierConfig | None, root: Path,
-                    origins: dict[str, Origin]) -> TierConfig:
+def _tier_from_node(
+    tier: Tier, node: Node, base: TierConfig | None, root: Path, origins: dict[str, Origin]
+) -> TierConfig:
     fields = node.fields(f"tiers.{tier.value}", _TIER_KEYS)
     if "stages" in fields and tier is not Tier.MODEL:
         raise fields["stages"].error(f"tiers.{tier.value}.stages: only the model tier runs DVC stages")
@@ -215,8 +215,9 @@ def _default_tracking_uri(root: Path) -> tuple[str, Origin]:
     return f"sqlite:///{(root / 'mlflow.db').as_posix()}", Origin("default", "embedded sqlite store")
 
 
-def _section(fields: dict[str, Node], name: str, allowed: set[str], root: Path,
-             origins: dict[str, Origin]) -> dict[str, str]:
+def _section(
+    fields: dict[str, Node], name: str, allowed: set[str], root: Path, origins: dict[str, Origin]
+) -> dict[str, str]:
     if name not in fields:
         return {}
     out = {}
@@ -267,9 +268,7 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
         for key in ("tests", "triggers", "timeout", *(("stages",) if tier is Tier.MODEL else ())):
             dotted = f"tiers.{tier.value}.{key}"
             if dotted not in origins:
-                origins[dotted] = (
-                    Origin("inferred", base[1]) if base else Origin("default", "built-in")
-                )
+                origins[dotted] = Origin("inferred", base[1]) if base else Origin("default", "built-in")
 
     gates_path = _gates_path(fields, root, origins)
 

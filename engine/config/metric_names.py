@@ -42,8 +42,7 @@ _PREFIXES = ("test_", "test.", "test/", "test-", "eval_", "eval.", "eval/", "eva
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_score", "auc_roc", "precision", "recall", "log_loss")
 """The metrics mlci computes itself from a classifier and the test split."""
 
-FAIRNESS_METRICS = ("accuracy", "f1_score", "precision", "recall", "auc_roc", "selection_rate",
-                    "false_positive_rate")
+FAIRNESS_METRICS = ("accuracy", "f1_score", "precision", "recall", "auc_roc", "selection_rate", "false_positive_rate")
 """Per-group metrics the fairness gate can compare (`recall` is equal opportunity, `selection_rate`
 demographic parity)."""
 
@@ -60,7 +59,7 @@ def _strip_prefix(key: str) -> str | None:
     lowered = key.lower()
     for prefix in _PREFIXES:
         if lowered.startswith(prefix):
-            return key[len(prefix):]
+            return key[len(prefix) :]
     return None
 
 

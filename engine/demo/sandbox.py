@@ -31,8 +31,9 @@ SANDBOX_DIR = ".sandbox"
 """Inside the sandbox: the bare git remote and the DVC remote, excluded from git."""
 
 _ANYWHERE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".testmondata*", "*.egg-info")
-_TOP_LEVEL = frozenset({"mlflow.db", "mlruns", "mlartifacts", ".mlci", ".dvc", ".git", "data", "models",
-                        "metrics.json", "dvc.lock"})
+_TOP_LEVEL = frozenset(
+    {"mlflow.db", "mlruns", "mlartifacts", ".mlci", ".dvc", ".git", "data", "models", "metrics.json", "dvc.lock"}
+)
 """What a run of the sample project leaves behind: the sandbox makes its own."""
 
 
@@ -66,7 +67,12 @@ class _Steps:
     def run(self, what: str, *argv: str, env: Mapping[str, str] | None = None) -> str:
         self.progress(what)
         proc = subprocess.run(
-            argv, cwd=self.root, env={**self.env, **(env or {})}, capture_output=True, text=True, check=False,
+            argv,
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
             stdin=subprocess.DEVNULL,
         )
         if proc.returncode != 0:
@@ -100,8 +106,12 @@ def _register_champion(root: Path, tracking_uri: str, model_name: str) -> str:
         "print(version)\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", script, tracking_uri, source, model_name], cwd=root, env=tool_env(),
-        capture_output=True, text=True, check=False,
+        [sys.executable, "-c", script, tracking_uri, source, model_name],
+        cwd=root,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise MlciError(f"demo: registering the champion failed:\n{proc.stderr.strip()[-1500:]}")
@@ -139,7 +149,12 @@ def build_sandbox(target: Path | str, *, progress: Callable[[str], None] = print
     steps.dvc("DVC remote", "remote", "add", "--local", "-d", "local", str(dvc_remote))
     steps.dvc("DVC analytics off", "config", "--local", "core.analytics", "false")
     steps.run(
-        "generate the data", sys.executable, "-m", "credit.generate", "--out", "data/raw/credit.csv",
+        "generate the data",
+        sys.executable,
+        "-m",
+        "credit.generate",
+        "--out",
+        "data/raw/credit.csv",
         env={"PYTHONPATH": str(root / "src")},
     )
     steps.dvc("dvc add the data", "add", "-q", "data/raw/credit.csv")
@@ -162,4 +177,3 @@ def build_sandbox(target: Path | str, *, progress: Callable[[str], None] = print
     steps.git("push to origin", "push", "-q", "-u", "origin", "main")
     progress(f"champion: {model_name} version {version}")
     return root
-

@@ -77,7 +77,10 @@ def _champion(config: Config) -> tuple[Baseline | None, str]:
 def _branch_exists(root: Path, branch: str) -> bool:
     proc = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"],
-        cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL,
+        cwd=root,
+        capture_output=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     return proc.returncode == 0
 

@@ -91,8 +91,10 @@ def find_eval_target(root: Path, spec: EvaluationSpec | None, *, model_path: Pat
             model_dir, model_why = root / DEFAULT_MODEL_DIR, f"{DEFAULT_MODEL_DIR} (the conventional place)"
         else:
             model_dir = None
-            model_why = (f"no MLflow model found: no DVC output holds an MLmodel file and there is no "
-                         f"{DEFAULT_MODEL_DIR}; set evaluation.model in the gate file")
+            model_why = (
+                f"no MLflow model found: no DVC output holds an MLmodel file and there is no "
+                f"{DEFAULT_MODEL_DIR}; set evaluation.model in the gate file"
+            )
 
     if spec.test_data:
         test_data: Path | None = root / spec.test_data
@@ -103,8 +105,10 @@ def find_eval_target(root: Path, spec: EvaluationSpec | None, *, model_path: Pat
             test_data, test_why = found[1], f"the test split DVC tracks ({found[0]})"
         else:
             test_data = None
-            test_why = ("no test split found: no DVC-tracked file is named test*.csv or test*.parquet; "
-                        "set evaluation.test_data in the gate file")
+            test_why = (
+                "no test split found: no DVC-tracked file is named test*.csv or test*.parquet; "
+                "set evaluation.test_data in the gate file"
+            )
     return EvalTarget(root, model_dir, model_why, test_data, test_why, spec.label)
 
 

@@ -210,8 +210,9 @@ class _Evaluation:
             try:
                 values, missing = self.computed()
             except _Missing as exc:
-                raise _Missing(f"missing: no metric {name!r} in {where}, and the model could not be "
-                               f"evaluated ({exc})") from exc
+                raise _Missing(
+                    f"missing: no metric {name!r} in {where}, and the model could not be evaluated ({exc})"
+                ) from exc
             key = canonical(name)
             if key in values:
                 value = MetricValue(name, values[key], f"computed on {self.split_name()}")
@@ -246,8 +247,9 @@ def _performance_check(ev: _Evaluation, t: MetricThreshold) -> GateResult:
         return GateResult("performance", check, False, v, t.min, f"{t.metric} {_fmt(v)} < {_fmt(t.min)} ({where})")
     if t.max is not None and v > t.max:
         return GateResult("performance", check, False, v, t.max, f"{t.metric} {_fmt(v)} > {_fmt(t.max)} ({where})")
-    return GateResult("performance", check, True, v, threshold,
-                      f"{t.metric} {_fmt(v)} {' and '.join(parts)} ({found.source})")
+    return GateResult(
+        "performance", check, True, v, threshold, f"{t.metric} {_fmt(v)} {' and '.join(parts)} ({found.source})"
+    )
 
 
 def _champion_metrics(ev: _Evaluation, baseline: Baseline) -> tuple[dict[str, float], dict[str, str]]:
@@ -289,8 +291,14 @@ def _baseline_value(ev: _Evaluation, baseline: Baseline, name: str) -> MetricVal
     return MetricValue(name, values[key], f"{baseline.label}, computed on {ev.split_name()}")
 
 
-def _regression_one(ev: _Evaluation, baseline: Baseline, name: str, allowed: float, has_min: bool | None,
-                    baseline_values: dict[str, MetricValue]) -> GateResult:
+def _regression_one(
+    ev: _Evaluation,
+    baseline: Baseline,
+    name: str,
+    allowed: float,
+    has_min: bool | None,
+    baseline_values: dict[str, MetricValue],
+) -> GateResult:
     up = higher_is_better(name, has_min=has_min)
     check = f"{name} {'drop' if up else 'rise'} vs baseline <= {_fmt(allowed)}"
     try:
@@ -304,25 +312,32 @@ def _regression_one(ev: _Evaluation, baseline: Baseline, name: str, allowed: flo
         return _nan_result("regression", check, None, name, where)
     worse_by = (base.value - cand.value) if up else (cand.value - base.value)
     floor = base.value - allowed if up else base.value + allowed
-    details = (f"candidate: {_fmt(cand.value)} ({cand.source})", f"baseline: {_fmt(base.value)} ({base.source})",
-               f"{'higher' if up else 'lower'} is better")
+    details = (
+        f"candidate: {_fmt(cand.value)} ({cand.source})",
+        f"baseline: {_fmt(base.value)} ({base.source})",
+        f"{'higher' if up else 'lower'} is better",
+    )
     # A hair of tolerance: 0.92 - 0.91 is 0.010000000000000009 in binary floating point.
     if worse_by > allowed + 1e-12:
-        reason = (f"{name} {_fmt(cand.value)} is {_fmt(worse_by)} worse than {_fmt(base.value)} ({baseline.label}), "
-                  f"more than the {_fmt(allowed)} allowed")
+        reason = (
+            f"{name} {_fmt(cand.value)} is {_fmt(worse_by)} worse than {_fmt(base.value)} ({baseline.label}), "
+            f"more than the {_fmt(allowed)} allowed"
+        )
         return GateResult("regression", check, False, cand.value, floor, reason, details)
     delta = cand.value - base.value
     reason = f"{name} {_fmt(cand.value)} vs {_fmt(base.value)} ({baseline.label}): {delta:+.4f}, within {_fmt(allowed)}"
     return GateResult("regression", check, True, cand.value, floor, reason, details)
 
 
-def _regression(ev: _Evaluation, spec: GateSpec, baseline: Baseline,
-                baseline_values: dict[str, MetricValue]) -> list[GateResult]:
+def _regression(
+    ev: _Evaluation, spec: GateSpec, baseline: Baseline, baseline_values: dict[str, MetricValue]
+) -> list[GateResult]:
     assert spec.regression is not None
     allowed = spec.regression.max_degradation
     if not baseline.exists:
-        return [GateResult("regression", "regression baseline", False, None, allowed,
-                           f"no baseline: {baseline.why_none}")]
+        return [
+            GateResult("regression", "regression baseline", False, None, allowed, f"no baseline: {baseline.why_none}")
+        ]
     metrics: list[tuple[str, bool | None]] = [(t.metric, t.min is not None) for t in spec.performance]
     if not metrics:
         metrics = [(m, None) for m in DEFAULT_REGRESSION_METRICS]
@@ -330,8 +345,9 @@ def _regression(ev: _Evaluation, spec: GateSpec, baseline: Baseline,
     for name, has_min in metrics:
         result = _regression_one(ev, baseline, name, allowed, has_min, baseline_values)
         known = baseline_values.get(canonical(name))
-        results.append(replace(result, metric=name, baseline=None if known is None or math.isnan(known.value)
-                               else known.value))
+        results.append(
+            replace(result, metric=name, baseline=None if known is None or math.isnan(known.value) else known.value)
+        )
     return results
 
 
@@ -345,8 +361,10 @@ def _latency(ev: _Evaluation, gate: LatencyGate) -> list[GateResult]:
         return [GateResult("latency", f"{k} <= {v:g} ms", False, None, v, str(exc)) for k, v in wanted]
     ev.latency_figures = figures
     how = f"{figures.calls} single-row calls after {figures.warmup} warm-up"
-    details = (f"p50 {figures.p50_ms:.3f} ms, p95 {figures.p95_ms:.3f} ms, p99 {figures.p99_ms:.3f} ms",
-               f"{how}, cycling through {figures.distinct_rows} rows of {ev.split_name()}")
+    details = (
+        f"p50 {figures.p50_ms:.3f} ms, p95 {figures.p95_ms:.3f} ms, p99 {figures.p99_ms:.3f} ms",
+        f"{how}, cycling through {figures.distinct_rows} rows of {ev.split_name()}",
+    )
     out = []
     for key, limit in wanted:
         value = figures.get(key)
@@ -382,14 +400,23 @@ def _fairness_one(ev: _Evaluation, gate: FairnessGate, attribute: str) -> GateRe
     undefined = [f for f in figures if math.isnan(f.value)]
     if undefined:
         names = ", ".join(f"{f.group} ({f.rows} rows)" for f in undefined)
-        return GateResult("fairness", check, False, None, gate.max_disparity,
-                          f"{gate.metric} is undefined for {attribute} group(s) {names}: fails closed", details)
+        return GateResult(
+            "fairness",
+            check,
+            False,
+            None,
+            gate.max_disparity,
+            f"{gate.metric} is undefined for {attribute} group(s) {names}: fails closed",
+            details,
+        )
     low = min(figures, key=lambda f: f.value)
     high = max(figures, key=lambda f: f.value)
     disparity = high.value - low.value
     ok = disparity <= gate.max_disparity + 1e-12
-    reason = (f"{gate.metric} by {attribute} ranges {_fmt(low.value)} ({low.group}) to {_fmt(high.value)} "
-              f"({high.group}): disparity {_fmt(disparity)} {'<=' if ok else '>'} {_fmt(gate.max_disparity)}")
+    reason = (
+        f"{gate.metric} by {attribute} ranges {_fmt(low.value)} ({low.group}) to {_fmt(high.value)} "
+        f"({high.group}): disparity {_fmt(disparity)} {'<=' if ok else '>'} {_fmt(gate.max_disparity)}"
+    )
     return GateResult("fairness", check, ok, disparity, gate.max_disparity, reason, details)
 
 
@@ -415,8 +442,10 @@ def _behavioral(ev: _Evaluation, cases_path: str, min_rate: float) -> GateResult
     details = tuple(r.describe() for r in failing[:MAX_DETAIL_LINES])
     if len(failing) > MAX_DETAIL_LINES:
         details += (f"... and {len(failing) - MAX_DETAIL_LINES} more failing cases",)
-    reason = (f"{len(results) - len(failing)} of {len(results)} cases pass: rate {rate:.2f} "
-              f"{'>=' if ok else '<'} {min_rate:.2f}")
+    reason = (
+        f"{len(results) - len(failing)} of {len(results)} cases pass: rate {rate:.2f} "
+        f"{'>=' if ok else '<'} {min_rate:.2f}"
+    )
     if failing:
         reason += f"; failing: rows {', '.join(str(r.row) for r in failing[:10])}{'...' if len(failing) > 10 else ''}"
     return GateResult("behavioral", check, ok, rate, min_rate, reason, details)
@@ -434,8 +463,14 @@ def _confusion(ev: _Evaluation) -> Confusion | None:
     return Confusion(tuple(str(c) for c in classes), tuple(tuple(int(v) for v in row) for row in matrix))
 
 
-def run_gates(config: Config, *, model_path: Path | None = None, emit_progress: Progress | None = None,
-              with_confusion: bool = False, families: frozenset[str] | None = None) -> GateRun:
+def run_gates(
+    config: Config,
+    *,
+    model_path: Path | None = None,
+    emit_progress: Progress | None = None,
+    with_confusion: bool = False,
+    families: frozenset[str] | None = None,
+) -> GateRun:
     """Evaluate the gates of the config's gate file (only `families`, when given); the report and its figures."""
     spec = config.gates
     if spec is None:
@@ -467,12 +502,20 @@ def run_gates(config: Config, *, model_path: Path | None = None, emit_progress: 
         model_uri=target.relative(target.model_dir) if target.model_dir else "",
         baseline=baseline.label if baseline is not None else "",
     )
-    return GateRun(report, target, dict(ev.looked_up), baseline, baseline_values,
-                   _confusion(ev) if with_confusion else None, ev.latency_figures)
+    return GateRun(
+        report,
+        target,
+        dict(ev.looked_up),
+        baseline,
+        baseline_values,
+        _confusion(ev) if with_confusion else None,
+        ev.latency_figures,
+    )
 
 
-def evaluate_gates(config: Config, *, model_path: Path | None = None,
-                   emit_progress: Progress | None = None) -> GateReport:
+def evaluate_gates(
+    config: Config, *, model_path: Path | None = None, emit_progress: Progress | None = None
+) -> GateReport:
     """The gate report of the candidate model (see the module docstring for where each figure comes from)."""
     return run_gates(config, model_path=model_path, emit_progress=emit_progress).report
 

@@ -108,7 +108,11 @@ def _fallback_file(root: Path, rev: str | None) -> str | None:
         path = root / FALLBACK_METRICS_FILE
         return path.read_text(encoding="utf-8") if path.is_file() else None
     proc = subprocess.run(
-        ["git", "show", f"{rev}:{FALLBACK_METRICS_FILE}"], cwd=root, capture_output=True, text=True, check=False,
+        ["git", "show", f"{rev}:{FALLBACK_METRICS_FILE}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
         stdin=subprocess.DEVNULL,
     )
     return proc.stdout if proc.returncode == 0 else None

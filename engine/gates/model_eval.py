@@ -121,8 +121,8 @@ def _looks_like_probabilities(values: Any) -> bool:
     if values.dtype.kind != "f" or values.size == 0:
         return False
     finite = values[np.isfinite(values)]
-    return bool(finite.size) and bool(np.all((finite >= 0) & (finite <= 1))) and bool(
-        np.any(finite != np.round(finite))
+    return (
+        bool(finite.size) and bool(np.all((finite >= 0) & (finite <= 1))) and bool(np.any(finite != np.round(finite)))
     )
 
 
@@ -242,9 +242,15 @@ def group_figures(groups: Any, metric: str, y: Any, labels: Any, scores: Any | N
     out = []
     for group in sorted(set(keys.tolist())):
         mask = keys == group
-        out.append(GroupFigure(group, int(mask.sum()), group_metric(
-            metric, np.asarray(y)[mask], np.asarray(labels)[mask], None if scores is None else scores[mask]
-        )))
+        out.append(
+            GroupFigure(
+                group,
+                int(mask.sum()),
+                group_metric(
+                    metric, np.asarray(y)[mask], np.asarray(labels)[mask], None if scores is None else scores[mask]
+                ),
+            )
+        )
     return out
 
 
@@ -264,8 +270,9 @@ class LatencyFigures:
         return value
 
 
-def measure_latency(model: LoadedModel, features: Any, *, warmup: int = LATENCY_WARMUP,
-                    calls: int = LATENCY_CALLS) -> LatencyFigures:
+def measure_latency(
+    model: LoadedModel, features: Any, *, warmup: int = LATENCY_WARMUP, calls: int = LATENCY_CALLS
+) -> LatencyFigures:
     """Time `calls` single-row predictions (rows of `features`, cycled) after `warmup` untimed ones."""
     import numpy as np
 
@@ -355,4 +362,3 @@ def run_cases(model: LoadedModel, cases: Any, expected_column: str, *, label: st
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
-

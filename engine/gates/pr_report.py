@@ -78,8 +78,9 @@ class PrReport:
 
 
 def _git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+    )
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
@@ -145,7 +146,8 @@ def _param_rows(config: Config) -> tuple[tuple[ParamRow, ...], str, str]:
         return (), "", f"DVC could not read the params: {exc}"
     rows = tuple(
         ParamRow(name, here.get(name), there.get(name))
-        for name in sorted(set(here) | set(there)) if here.get(name) != there.get(name)
+        for name in sorted(set(here) | set(there))
+        if here.get(name) != there.get(name)
     )
     return rows, main, ""
 
@@ -171,8 +173,9 @@ def _curve_run(config: Config, run: GateRun, run_id: str | None) -> tuple[str | 
     experiment = client.get_experiment_by_name(config.mlflow.experiment)
     if experiment is None:
         return None, f"no training curves: no MLflow experiment {config.mlflow.experiment!r}"
-    for candidate in client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"],
-                                        max_results=20):
+    for candidate in client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=20
+    ):
         if any(len(client.get_metric_history(candidate.info.run_id, k)) > 1 for k in candidate.data.metrics):
             return str(candidate.info.run_id), ""
     return None, f"no training curves: no run in experiment {config.mlflow.experiment!r} logged a metric history"
@@ -203,21 +206,40 @@ def _plots(config: Config, run: GateRun, run_id: str | None, assets: Path) -> tu
             history = {}
             notes.append(f"no training curves: {exc}")
         if history:
-            plots.append(("training curves", plot_curves(history, assets / "training_curves.png",
-                                                         title=f"MLflow run {run_id[:8]}")))
+            plots.append(
+                (
+                    "training curves",
+                    plot_curves(history, assets / "training_curves.png", title=f"MLflow run {run_id[:8]}"),
+                )
+            )
         elif not notes:
             notes.append(f"no training curves: run {run_id} logged no metric history")
     if run.confusion is not None:
-        plots.append(("confusion matrix", plot_confusion(run.confusion.labels, run.confusion.matrix,
-                                                          assets / "confusion_matrix.png",
-                                                          title="confusion matrix (test split)")))
+        plots.append(
+            (
+                "confusion matrix",
+                plot_confusion(
+                    run.confusion.labels,
+                    run.confusion.matrix,
+                    assets / "confusion_matrix.png",
+                    title="confusion matrix (test split)",
+                ),
+            )
+        )
     else:
         notes.append("no confusion matrix: the model could not be evaluated on a test split")
     return plots, notes
 
 
-def build_report(config: Config, output: Path, *, model_path: Path | None = None, run_id: str | None = None,
-                 gates_json: Path | None = None, emit_progress: Progress | None = None) -> PrReport:
+def build_report(
+    config: Config,
+    output: Path,
+    *,
+    model_path: Path | None = None,
+    run_id: str | None = None,
+    gates_json: Path | None = None,
+    emit_progress: Progress | None = None,
+) -> PrReport:
     """Evaluate (or load) the gates, gather metrics, params and plots; plots are written beside `output`."""
     saved: GateReport | None = None
     families = None
@@ -227,8 +249,7 @@ def build_report(config: Config, output: Path, *, model_path: Path | None = None
             raise MlciError(f"{gates_json} is not a gate report (make one with `mlci gates --json`)")
         saved = loaded
         families = frozenset({"performance", "regression"})  # the metric figures; the gate table is the saved one
-    run = run_gates(config, model_path=model_path, emit_progress=emit_progress, with_confusion=True,
-                    families=families)
+    run = run_gates(config, model_path=model_path, emit_progress=emit_progress, with_confusion=True, families=families)
     plot_run, note = _curve_run(config, run, run_id)
     plots, notes = _plots(config, run, plot_run, output.parent / ASSETS_DIR)
     params, against, params_note = _param_rows(config)
@@ -262,16 +283,19 @@ def _cell(text: str) -> str:
 
 def _gate_row(r: GateResult) -> str:
     mark = "✅" if r.passed else "❌"
-    return (f"| {mark} | {r.gate} | {_cell(r.check)} | {format_number(r.value)} | {format_number(r.threshold)} | "
-            f"{_cell(r.reason)} |")
+    return (
+        f"| {mark} | {r.gate} | {_cell(r.check)} | {format_number(r.value)} | {format_number(r.threshold)} | "
+        f"{_cell(r.reason)} |"
+    )
 
 
 def render_markdown(report: PrReport, output: Path) -> str:
     """The report as GitHub-flavoured Markdown; plot links are relative to `output`."""
     gates = report.gates
     failed = sum(not r.passed for r in gates.results)
-    verdict = (f"✅ all {len(gates.results)} gates pass" if gates.passed
-               else f"❌ {failed} of {len(gates.results)} gates fail")
+    verdict = (
+        f"✅ all {len(gates.results)} gates pass" if gates.passed else f"❌ {failed} of {len(gates.results)} gates fail"
+    )
     lines = [
         f"# mlci report: `{report.branch}` @ `{report.commit or 'uncommitted'}`",
         "",
@@ -290,8 +314,9 @@ def render_markdown(report: PrReport, output: Path) -> str:
     lines += ["", f"## Params that differ from `{against}`" if against else "## Params", ""]
     if report.params:
         lines += [f"| param | this branch | {against} |", "|---|---|---|"]
-        lines += [f"| {p.name} | {_cell(p.branch or '(absent)')} | {_cell(p.baseline or '(absent)')} |"
-                  for p in report.params]
+        lines += [
+            f"| {p.name} | {_cell(p.branch or '(absent)')} | {_cell(p.baseline or '(absent)')} |" for p in report.params
+        ]
     else:
         lines.append(report.params_note or f"No params differ from `{against}`.")
     lines += ["", "## Gates", "", "| | gate | check | value | threshold | reason |", "|---|---|---|---:|---:|---|"]
@@ -313,8 +338,11 @@ def report_json(report: PrReport, output: Path) -> dict[str, Any]:
         "markdown": str(output),
         "baseline": report.gates.baseline,
         "metrics": [m.__dict__ for m in report.metrics],
-        "params": {"against": report.params_against, "note": report.params_note,
-                   "differ": [p.__dict__ for p in report.params]},
+        "params": {
+            "against": report.params_against,
+            "note": report.params_note,
+            "differ": [p.__dict__ for p in report.params],
+        },
         "gates": gate_report_json(report.gates),
         "mlflow_run_id": report.run_id,
         "plots": {title: str(path) for title, path in report.plots},
@@ -327,4 +355,3 @@ def write_report(report: PrReport, output: Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_markdown(report, output), encoding="utf-8")
     return output
-

@@ -111,8 +111,9 @@ def model_digest(path: Path) -> str:
 
 
 def _git_head(root: Path) -> str:
-    proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+    )
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
@@ -136,8 +137,9 @@ def _existing_version(client: Any, name: str, digest: str) -> Any | None:
     return next((v for v in versions if (v.tags or {}).get(DIGEST_TAG) == digest), None)
 
 
-def register_challenger(config: Config, model_dir: Path, *, run_id: str | None = None,
-                        report: GateReport | None = None) -> Registration:
+def register_challenger(
+    config: Config, model_dir: Path, *, run_id: str | None = None, report: GateReport | None = None
+) -> Registration:
     """Register `model_dir` and set `challenger` to it; refuses a report with a failing gate.
 
     `run_id` is the model tier's MLflow run (the one training logged into); the model's files
@@ -198,8 +200,10 @@ def promote(config: Config) -> Promotion:
     name = config.mlflow.model_name
     challenger = _version_of(client, name, CHALLENGER)
     if challenger is None:
-        raise MlciError(f"nothing to promote: registered model {name!r} has no {CHALLENGER} "
-                        f"(a model tier run whose gates all pass sets it)")
+        raise MlciError(
+            f"nothing to promote: registered model {name!r} has no {CHALLENGER} "
+            f"(a model tier run whose gates all pass sets it)"
+        )
     previous = _version_of(client, name, CHAMPION)
     if previous != challenger:
         client.set_registered_model_alias(name, CHAMPION, challenger)
@@ -213,8 +217,9 @@ def download_version(config: Config, name: str, version: str, dst: Path) -> Path
 
     # Resolve models:/ here: download_artifacts would look it up in the default registry, not ours.
     uri = client.get_model_version_download_uri(name, version)
-    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst),
-                                                tracking_uri=config.mlflow.tracking_uri)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=uri, dst_path=str(dst), tracking_uri=config.mlflow.tracking_uri
+    )
     return Path(local)
 
 

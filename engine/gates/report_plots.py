@@ -61,7 +61,6 @@ def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], path:
     peak = max((max(row) for row in matrix), default=0)
     for i, row in enumerate(matrix):
         for j, count in enumerate(row):
-            axes.text(j, i, str(count), ha="center", va="center",
-                      color="white" if count > peak / 2 else "black")
+            axes.text(j, i, str(count), ha="center", va="center", color="white" if count > peak / 2 else "black")
     axes.set_title(title)
     return _save(figure, path)

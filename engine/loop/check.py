@@ -82,8 +82,9 @@ class _Verdicts:
         tier = f"{finished.tier.value} tier"
         names = self.failed_tests.get(finished.run_id, [])
         if finished.verdict is Verdict.FAILED and names:
-            shown = ", ".join(names[:NAMES_SHOWN]) + (f" and {len(names) - NAMES_SHOWN} more"
-                                                      if len(names) > NAMES_SHOWN else "")
+            shown = ", ".join(names[:NAMES_SHOWN]) + (
+                f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+            )
             return f"{tier}: {len(names)} failed: {shown}"
         if finished.verdict is Verdict.FAILED and self.gate_lines and finished.tier is Tier.MODEL:
             return ""  # the failing gates say it, one line each
@@ -94,11 +95,12 @@ class _Verdicts:
         return f"{tier}: {finished.verdict.value.replace('_', ' ')}: {finished.reason}".rstrip(": ")
 
 
-def run_tiers(config: Config, *, emit: Emit, tiers: Iterable[Tier] | None = None, full: bool = False,
-              reason: str = "mlci run") -> CheckResult:
+def run_tiers(
+    config: Config, *, emit: Emit, tiers: Iterable[Tier] | None = None, full: bool = False, reason: str = "mlci run"
+) -> CheckResult:
     """Run `tiers` (None: every tier) once, in order, and wait for their verdicts."""
-    from mlci.engine.run.interrupts import shielded
     from mlci.engine.loop.session import Session
+    from mlci.engine.run.interrupts import shielded
 
     wanted = tuple(t for t in config.tiers if tiers is None or t in set(tiers))
     collector = _Verdicts(emit)

@@ -159,11 +159,17 @@ def load_stage_graph(root: Path) -> StageGraph:
                 else:
                     deps.append(rel)
             outs = [r for r in (_rel(base, str(o.fs_path)) for o in stage.outs) if r is not None]
-            infos.append(StageInfo(
-                name=_address(stage), dvcfile=str(stage.path_in_repo).replace(os.sep, "/"),
-                is_pipeline=bool(stage.cmd), deps=tuple(deps), outs=tuple(outs), params=tuple(params),
-                upstream=tuple(sorted(_address(s) for s in graph.successors(stage))),
-            ))
+            infos.append(
+                StageInfo(
+                    name=_address(stage),
+                    dvcfile=str(stage.path_in_repo).replace(os.sep, "/"),
+                    is_pipeline=bool(stage.cmd),
+                    deps=tuple(deps),
+                    outs=tuple(outs),
+                    params=tuple(params),
+                    upstream=tuple(sorted(_address(s) for s in graph.successors(stage))),
+                )
+            )
         return StageGraph.of(infos)
 
 

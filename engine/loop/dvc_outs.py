@@ -33,9 +33,21 @@ def is_dvc_metafile(path: str) -> bool:
 def _metafiles(root: Path) -> list[str]:
     """Every `.dvc`, `dvc.yaml` and `dvc.lock` git would show (tracked, or untracked and not ignored)."""
     proc = subprocess.run(
-        ["git", "ls-files", "-z", "-co", "--exclude-standard", "--",
-         ":(glob)**/*.dvc", ":(glob)**/dvc.yaml", ":(glob)**/dvc.lock"],
-        cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL,
+        [
+            "git",
+            "ls-files",
+            "-z",
+            "-co",
+            "--exclude-standard",
+            "--",
+            ":(glob)**/*.dvc",
+            ":(glob)**/dvc.yaml",
+            ":(glob)**/dvc.lock",
+        ],
+        cwd=root,
+        capture_output=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     if proc.returncode != 0:
         return []

@@ -28,7 +28,12 @@ __all__ = ["Fingerprints"]
 _GIT_CONFIG = (
     # The private index must stay a plain, self-contained file: no daemon's view of the
     # tree, no untracked cache and no shared index written into the project's .git.
-    "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", "-c", "core.splitIndex=false",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.untrackedCache=false",
+    "-c",
+    "core.splitIndex=false",
 )
 
 
@@ -57,8 +62,12 @@ class Fingerprints:
 
     def _git(self, *args: str, stdin: bytes | None = None, check: bool = True) -> bytes:
         proc = subprocess.run(
-            ["git", *_GIT_CONFIG, *args], cwd=self.root, env=self._env, input=stdin,
-            capture_output=True, check=False,
+            ["git", *_GIT_CONFIG, *args],
+            cwd=self.root,
+            env=self._env,
+            input=stdin,
+            capture_output=True,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise MlciError(f"git {args[0]} failed: {os.fsdecode(proc.stderr).strip()}")

@@ -171,16 +171,32 @@ class History:
         if isinstance(event, PlanMade):
             conn.execute(
                 "INSERT INTO plans (session, plan_id, at, tiers, triggers, stages, changed) VALUES (?,?,?,?,?,?,?)",
-                (self.session, event.plan_id, event.at, json.dumps([t.value for t in event.tiers]),
-                 json.dumps([{"tier": t.tier.value, "rule": t.rule, "paths": list(t.paths)} for t in event.triggers]),
-                 json.dumps(list(event.stages)), json.dumps(list(event.changed))),
+                (
+                    self.session,
+                    event.plan_id,
+                    event.at,
+                    json.dumps([t.value for t in event.tiers]),
+                    json.dumps(
+                        [{"tier": t.tier.value, "rule": t.rule, "paths": list(t.paths)} for t in event.triggers]
+                    ),
+                    json.dumps(list(event.stages)),
+                    json.dumps(list(event.changed)),
+                ),
             )
         elif isinstance(event, TierStarted):
             cursor = conn.execute(
                 "INSERT INTO tier_runs (session, run_id, plan_id, tier, command, full, mlflow_run_id, started)"
                 " VALUES (?,?,?,?,?,?,?,?)",
-                (self.session, event.run_id, event.plan_id, event.tier.value, json.dumps(list(event.command)),
-                 int(event.full), event.mlflow_run_id, event.at),
+                (
+                    self.session,
+                    event.run_id,
+                    event.plan_id,
+                    event.tier.value,
+                    json.dumps(list(event.command)),
+                    int(event.full),
+                    event.mlflow_run_id,
+                    event.at,
+                ),
             )
             assert cursor.lastrowid is not None
             self._rows[event.run_id] = cursor.lastrowid
@@ -189,14 +205,30 @@ class History:
         elif isinstance(event, TierFinished):
             self._finish(event)
         else:
-            results = [{"gate": r.gate, "check": r.check, "passed": r.passed, "value": r.value,
-                        "threshold": r.threshold, "reason": r.reason, "details": list(r.details)}
-                       for r in event.results]
+            results = [
+                {
+                    "gate": r.gate,
+                    "check": r.check,
+                    "passed": r.passed,
+                    "value": r.value,
+                    "threshold": r.threshold,
+                    "reason": r.reason,
+                    "details": list(r.details),
+                }
+                for r in event.results
+            ]
             conn.execute(
                 "INSERT INTO gate_reports (session, tier_run, at, passed, model_uri, baseline, results)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (self.session, self._model_row, event.at, int(event.passed), event.model_uri, event.baseline,
-                 json.dumps(results)),
+                (
+                    self.session,
+                    self._model_row,
+                    event.at,
+                    int(event.passed),
+                    event.model_uri,
+                    event.baseline,
+                    json.dumps(results),
+                ),
             )
 
     def _finish(self, event: TierFinished) -> None:
@@ -233,12 +265,17 @@ def read_last_plans(root: Path, limit: int = 10) -> list[PlanRecord]:
         ).fetchall()
         out = []
         for session, plan_id, at, tiers, triggers, stages, changed in plans:
-            out.append(PlanRecord(
-                plan_id=plan_id, at=at, tiers=tuple(json.loads(tiers)),
-                triggers=tuple(_trigger(t) for t in json.loads(triggers)),
-                stages=tuple(json.loads(stages)), changed=tuple(json.loads(changed)),
-                runs=_runs(conn, session, plan_id),
-            ))
+            out.append(
+                PlanRecord(
+                    plan_id=plan_id,
+                    at=at,
+                    tiers=tuple(json.loads(tiers)),
+                    triggers=tuple(_trigger(t) for t in json.loads(triggers)),
+                    stages=tuple(json.loads(stages)),
+                    changed=tuple(json.loads(changed)),
+                    runs=_runs(conn, session, plan_id),
+                )
+            )
         return out
     finally:
         conn.close()
@@ -248,8 +285,9 @@ def _trigger(data: dict[str, object]) -> Trigger:
     from mlci.engine.events import Tier
 
     paths = data.get("paths", [])
-    return Trigger(Tier(str(data["tier"])), str(data["rule"]), tuple(str(p) for p in paths)
-                   if isinstance(paths, list) else ())
+    return Trigger(
+        Tier(str(data["tier"])), str(data["rule"]), tuple(str(p) for p in paths) if isinstance(paths, list) else ()
+    )
 
 
 def _runs(conn: sqlite3.Connection, session: str, plan_id: int) -> tuple[RunRecord, ...]:
@@ -260,10 +298,12 @@ def _runs(conn: sqlite3.Connection, session: str, plan_id: int) -> tuple[RunReco
     ).fetchall()
     runs = []
     for row_id, tier, verdict, duration, passed, failed, reason, started in rows:
-        failed_tests = tuple(r[0] for r in conn.execute(
-            "SELECT nodeid FROM test_results WHERE tier_run=? AND outcome IN ('failed','error') ORDER BY id",
-            (row_id,),
-        ))
+        failed_tests = tuple(
+            r[0]
+            for r in conn.execute(
+                "SELECT nodeid FROM test_results WHERE tier_run=? AND outcome IN ('failed','error') ORDER BY id",
+                (row_id,),
+            )
+        )
         runs.append(RunRecord(tier, verdict, duration, passed, failed, reason, started, failed_tests))
     return tuple(runs)
-

@@ -114,8 +114,7 @@ class Planner:
             if not triggers:
                 return None
             tiers = tuple(t for t in TIER_ORDER if found.has(t))
-            return PlanMade(plan_id=plan_id, tiers=tiers, triggers=triggers, stages=stages,
-                            changed=tuple(change.paths))
+            return PlanMade(plan_id=plan_id, tiers=tiers, triggers=triggers, stages=stages, changed=tuple(change.paths))
 
     def plan_all(self, *, plan_id: int, reason: str = "requested") -> PlanMade:
         """Every configured tier; the model tier's stages are those DVC finds stale."""
@@ -128,8 +127,9 @@ class Planner:
                 except MlciError as exc:
                     self.dvc_error = str(exc)
                     stages = self._allowed(self._stage_graph().pipeline)
-            return PlanMade(plan_id=plan_id, tiers=tiers, triggers=tuple(Trigger(t, reason) for t in tiers),
-                            stages=stages)
+            return PlanMade(
+                plan_id=plan_id, tiers=tiers, triggers=tuple(Trigger(t, reason) for t in tiers), stages=stages
+            )
 
     def stale_stages(self) -> tuple[str, ...]:
         """DVC stages stale now (`dvc status`) and everything downstream of them, in pipeline order.
@@ -192,7 +192,7 @@ class Planner:
         for path in change.paths:
             # A changed `.dvc` file stands for the data it names (`dvc checkout` follows it).
             data_source = next((s for s in graph.stages if s.dvcfile == path and not s.is_pipeline), None)
-            for tracked in (data_source.outs if data_source else (path,)):
+            for tracked in data_source.outs if data_source else (path,):
                 for stage, _ in graph.depending_on(tracked):
                     hit(stage.name, f"dependency of stage {stage.name}", path)
             for stage, _ in graph.producing(path):

@@ -275,8 +275,11 @@ class Session:
             from mlci.engine.loop.watch import Watcher
 
             self._watcher = Watcher(
-                self.config.root, on_change=lambda change: self._put(_Change(change)), on_notice=self.emit,
-                quiet_period_s=self._quiet_period_s, force_polling=self._force_polling,
+                self.config.root,
+                on_change=lambda change: self._put(_Change(change)),
+                on_notice=self.emit,
+                quiet_period_s=self._quiet_period_s,
+                force_polling=self._force_polling,
             )
             self._watcher.start()
             self._watcher.wait_ready()
@@ -401,14 +404,29 @@ class Session:
             work = self._pending.pop(tier)
             holder = held_by(tier, self.verdicts)
             if holder is not None:
-                self.emit(TierFinished(self._next_id("run"), tier, Verdict.HELD, 0.0,
-                                       reason=f"held: {holder.value} tier is red", plan_id=work.plan_id))
+                self.emit(
+                    TierFinished(
+                        self._next_id("run"),
+                        tier,
+                        Verdict.HELD,
+                        0.0,
+                        reason=f"held: {holder.value} tier is red",
+                        plan_id=work.plan_id,
+                    )
+                )
                 continue
             self._start(tier, work)
 
     def _start(self, tier: Tier, work: _Work) -> None:
-        run = TierRun(self.config, tier, run_id=self._next_id("run"), plan_id=work.plan_id, emit=self.emit,
-                      stages=work.stages, full=work.full)
+        run = TierRun(
+            self.config,
+            tier,
+            run_id=self._next_id("run"),
+            plan_id=work.plan_id,
+            emit=self.emit,
+            stages=work.stages,
+            full=work.full,
+        )
         thread = threading.Thread(target=self._run, args=(run,), name=f"mlci-{tier.value}-{run.run_id}", daemon=True)
         with self._lock:
             self._active[tier] = _Active(run, thread)
@@ -423,8 +441,9 @@ class Session:
                 self._watcher.suppress(paths)  # nests: overlapping runs each release their own
             finished = run.run()
         except Exception as exc:  # a bug in a run must still end the run, or the loop would wait forever
-            finished = TierFinished(run.run_id, run.tier, Verdict.ERROR, 0.0, reason=f"internal error: {exc}",
-                                    plan_id=run.plan_id)
+            finished = TierFinished(
+                run.run_id, run.tier, Verdict.ERROR, 0.0, reason=f"internal error: {exc}", plan_id=run.plan_id
+            )
             self.emit(finished)
         self._put(_Done(run.tier, finished, paths))
 

@@ -44,11 +44,26 @@ if TYPE_CHECKING:
 
 __all__ = ["ALWAYS_IGNORED", "Watcher", "poll_interval"]
 
-ALWAYS_IGNORED = PatternSet([
-    ".dvc/tmp/", ".dvc/cache/", "mlflow.db*", "mlruns/", "mlartifacts/", ".mlci/", "/.sandbox/",
-    ".pytest_cache/", "__pycache__/", "*.pyc", ".testmondata*", ".hypothesis/", ".mypy_cache/", ".ruff_cache/",
-    ".coverage", ".coverage.*",
-])
+ALWAYS_IGNORED = PatternSet(
+    [
+        ".dvc/tmp/",
+        ".dvc/cache/",
+        "mlflow.db*",
+        "mlruns/",
+        "mlartifacts/",
+        ".mlci/",
+        "/.sandbox/",
+        ".pytest_cache/",
+        "__pycache__/",
+        "*.pyc",
+        ".testmondata*",
+        ".hypothesis/",
+        ".mypy_cache/",
+        ".ruff_cache/",
+        ".coverage",
+        ".coverage.*",
+    ]
+)
 """What runs and tools write for themselves: never a change, even when git does not ignore it."""
 
 FILES_PER_POLL_SECOND = 10_000
@@ -105,8 +120,16 @@ def _event_types() -> list[type[FileSystemEvent]]:
         FileMovedEvent,
     )
 
-    return [FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent,
-            DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+    return [
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+        FileClosedEvent,
+        DirCreatedEvent,
+        DirDeletedEvent,
+        DirMovedEvent,
+    ]
 
 
 def _inotify_room(path: Path) -> str | None:
@@ -164,9 +187,15 @@ class Watcher:
         force_polling: poll even where inotify works.
     """
 
-    def __init__(self, root: Path, *, on_change: Callable[[ChangeDetected], None],
-                 on_notice: Callable[[Notice], None] = lambda n: None,
-                 quiet_period_s: float = 0.25, force_polling: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        on_change: Callable[[ChangeDetected], None],
+        on_notice: Callable[[Notice], None] = lambda n: None,
+        quiet_period_s: float = 0.25,
+        force_polling: bool = False,
+    ) -> None:
         self.root = Path(root).resolve()
         git_dir = find_git_dir(self.root)
         if git_dir is None:
@@ -288,8 +317,9 @@ class Watcher:
     def _start_polling(self, reason: str) -> None:
         self._observer = self._start_observer(polling=True)
         self._polling = True
-        self.on_notice(Notice(
-            "warning", f"inotify unavailable ({reason}): polling every {self._poll_interval:g} s", "watch"))
+        self.on_notice(
+            Notice("warning", f"inotify unavailable ({reason}): polling every {self._poll_interval:g} s", "watch")
+        )
 
     def _stop_observer(self) -> None:
         observer, self._observer = self._observer, None
@@ -299,8 +329,9 @@ class Watcher:
                 observer.join()
 
     def _git_paths(self, *args: str) -> list[str]:
-        proc = subprocess.run(["git", "ls-files", "-z", *args], cwd=self.root, capture_output=True, check=False,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", "ls-files", "-z", *args], cwd=self.root, capture_output=True, check=False, stdin=subprocess.DEVNULL
+        )
         return [p for p in os.fsdecode(proc.stdout).split("\0") if p]
 
     def _polling_listdir(self) -> tuple[Callable[[str | None], Iterator[os.DirEntry[str]]], int]:
@@ -328,7 +359,7 @@ class Watcher:
                 if path == git_dir and entry.name not in keep_in_git:
                     continue
                 if full.startswith(self._root_prefix) and entry.is_dir(follow_symlinks=False):
-                    rel = full[len(self._root_prefix):]
+                    rel = full[len(self._root_prefix) :]
                     if rel != ".git" and ALWAYS_IGNORED.matches(rel + "/"):
                         continue
                 yield entry
@@ -339,9 +370,9 @@ class Watcher:
 
     def _relative(self, raw: str) -> str | None:
         if raw.startswith(self._git_prefix):
-            return ".git/" + raw[len(self._git_prefix):].replace(os.sep, "/")
+            return ".git/" + raw[len(self._git_prefix) :].replace(os.sep, "/")
         if raw.startswith(self._root_prefix):
-            return raw[len(self._root_prefix):].replace(os.sep, "/")
+            return raw[len(self._root_prefix) :].replace(os.sep, "/")
         return None
 
     def _normalise(self, path: str) -> str:
@@ -424,9 +455,13 @@ class Watcher:
                         locked_since = now
                     elif locked_since > 0 and now - locked_since > STALE_LOCK_S:
                         locked_since = -1.0  # said once per wait
-                        self.on_notice(Notice(
-                            "warning", f"waiting for {lock_file} to go (a git operation is running, or crashed)",
-                            "watch"))
+                        self.on_notice(
+                            Notice(
+                                "warning",
+                                f"waiting for {lock_file} to go (a git operation is running, or crashed)",
+                                "watch",
+                            )
+                        )
                     self._cond.wait(LOCK_RECHECK_S)
                     continue
                 paths, self._pending = self._pending, set()
@@ -441,8 +476,12 @@ class Watcher:
         except OSError:
             ref = ""
         proc = subprocess.run(
-            ["git", "rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=self.root,
-            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+            ["git", "rev-parse", "-q", "--verify", "HEAD^{commit}"],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
         return ref, proc.stdout.strip()
 

@@ -26,8 +26,9 @@ PROGRESS_PREFIX = "[gates] "
 """How `mlci gates` marks its progress lines on stderr (its errors start "mlci gates:")."""
 
 
-def evaluate_gates_in_subprocess(config: Config, *, model_path: Path | None = None,
-                                 emit_progress: Progress | None = None) -> GateReport:
+def evaluate_gates_in_subprocess(
+    config: Config, *, model_path: Path | None = None, emit_progress: Progress | None = None
+) -> GateReport:
     """The same report as `evaluate_gates`, computed by `python -m mlci.engine gates --json` in a child."""
     argv = [sys.executable, "-m", "mlci.engine", "gates", "--json", str(config.root)]
     if model_path is not None:
@@ -35,14 +36,21 @@ def evaluate_gates_in_subprocess(config: Config, *, model_path: Path | None = No
     errors: list[str] = []
     # stdout goes to a file: a large report must not fill a pipe nobody reads while stderr streams.
     with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
-        with subprocess.Popen(argv, cwd=config.root, stdin=subprocess.DEVNULL, stdout=out,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        with subprocess.Popen(
+            argv,
+            cwd=config.root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        ) as proc:
             assert proc.stderr is not None
             for line in proc.stderr:
                 line = line.rstrip("\n")
                 if line.startswith(PROGRESS_PREFIX):
                     if emit_progress is not None:
-                        emit_progress(line[len(PROGRESS_PREFIX):])
+                        emit_progress(line[len(PROGRESS_PREFIX) :])
                 elif line.strip():
                     errors.append(line)
             code = proc.wait()

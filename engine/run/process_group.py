@@ -125,9 +125,13 @@ class GroupProcess:
         """Start the command; raises OSError when it cannot be started."""
         separate = self._stdout is not None
         self._proc = subprocess.Popen(
-            self.argv, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL,
+            self.argv,
+            cwd=self._cwd,
+            env=self._env,
+            stdin=subprocess.DEVNULL,
             stdout=self._stdout if separate else subprocess.PIPE,
-            stderr=subprocess.PIPE if separate else subprocess.STDOUT, start_new_session=True,
+            stderr=subprocess.PIPE if separate else subprocess.STDOUT,
+            start_new_session=True,
         )
         stream = self._proc.stderr if separate else self._proc.stdout
         assert stream is not None

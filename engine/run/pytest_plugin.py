@@ -57,8 +57,8 @@ class _Stream:
     def phase(self, report: Any) -> None:
         """Fold one phase's report into its test's record; write the record after teardown."""
         record = self._pending.setdefault(
-            report.nodeid, {"kind": "test", "nodeid": report.nodeid, "outcome": "passed", "duration": 0.0,
-                            "longrepr": ""},
+            report.nodeid,
+            {"kind": "test", "nodeid": report.nodeid, "outcome": "passed", "duration": 0.0, "longrepr": ""},
         )
         record["duration"] += float(getattr(report, "duration", 0.0) or 0.0)
         outcome = _phase_outcome(report)
@@ -115,8 +115,13 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 def pytest_collectreport(report: Any) -> None:
     if report.failed:
-        _STREAM.write({"kind": "collect_error", "nodeid": report.nodeid or ".",
-                       "longrepr": str(report.longreprtext)[-LONGREPR_MAX:]})
+        _STREAM.write(
+            {
+                "kind": "collect_error",
+                "nodeid": report.nodeid or ".",
+                "longrepr": str(report.longreprtext)[-LONGREPR_MAX:],
+            }
+        )
 
 
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:

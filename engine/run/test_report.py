@@ -59,8 +59,12 @@ class ReportTail:
             self.running = str(record["nodeid"])
         elif kind == "test":
             self.running = None
-            self._result(str(record["nodeid"]), TestOutcome(record["outcome"]), float(record["duration"]),
-                         str(record.get("longrepr", "")))
+            self._result(
+                str(record["nodeid"]),
+                TestOutcome(record["outcome"]),
+                float(record["duration"]),
+                str(record.get("longrepr", "")),
+            )
         elif kind == "collect_error":
             self.collect_errors.append(str(record["nodeid"]))
             self._result(str(record["nodeid"]), TestOutcome.ERROR, 0.0, str(record.get("longrepr", "")))

@@ -173,8 +173,14 @@ class TierRun:
             if self.tier is Tier.MODEL:
                 step = self._run_model(deadline)
             else:
-                self._emit(TierStarted(self.run_id, self.tier, self.plan_id, command=self._pytest_argv(
-                    self.tier_config.tests, self.tier_config.pytest_args)))
+                self._emit(
+                    TierStarted(
+                        self.run_id,
+                        self.tier,
+                        self.plan_id,
+                        command=self._pytest_argv(self.tier_config.tests, self.tier_config.pytest_args),
+                    )
+                )
                 step = self._pytest(self.tier_config.tests, self.tier_config.pytest_args, deadline, {}, early=True)
         except (OSError, MlciError) as exc:
             step = _Step(Verdict.ERROR, f"could not run the {self.tier.value} tier: {exc}")
@@ -186,8 +192,14 @@ class TierRun:
             if self._finished is not None:
                 return self._finished
             self._finished = TierFinished(
-                self.run_id, self.tier, step.verdict, time.monotonic() - self._started,
-                passed=step.passed, failed=len(step.failed), reason=step.reason, plan_id=self.plan_id,
+                self.run_id,
+                self.tier,
+                step.verdict,
+                time.monotonic() - self._started,
+                passed=step.passed,
+                failed=len(step.failed),
+                reason=step.reason,
+                plan_id=self.plan_id,
             )
         self._emit(self._finished)
         return self._finished
@@ -197,11 +209,21 @@ class TierRun:
     def _pytest_argv(self, tests: Sequence[str], pytest_args: Sequence[str]) -> tuple[str, ...]:
         return (sys.executable, "-m", "pytest", "-p", "mlci.engine.run.pytest_plugin", *pytest_args, *tests)
 
-    def _spawn(self, argv: Sequence[str], env: Mapping[str, str], deadline: float,
-               tick: Callable[[], None] | None = None, *, stdout: IO[bytes] | None = None,
-               on_lines: Callable[[tuple[str, ...]], None] | None = None) -> tuple[Outcome, GroupProcess]:
+    def _spawn(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        deadline: float,
+        tick: Callable[[], None] | None = None,
+        *,
+        stdout: IO[bytes] | None = None,
+        on_lines: Callable[[tuple[str, ...]], None] | None = None,
+    ) -> tuple[Outcome, GroupProcess]:
         process = GroupProcess(
-            argv, cwd=self.config.root, env=env, stdout=stdout,
+            argv,
+            cwd=self.config.root,
+            env=env,
+            stdout=stdout,
             on_lines=on_lines or (lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines))),
         )
         with self._lock:
@@ -224,8 +246,15 @@ class TierRun:
             return _Step(Verdict.TIMED_OUT, f"timed out after {self.tier_config.timeout:g}s{where}")
         return None
 
-    def _pytest(self, tests: Sequence[str], pytest_args: Sequence[str], deadline: float,
-                extra_env: Mapping[str, str], *, early: bool = False) -> _Step:
+    def _pytest(
+        self,
+        tests: Sequence[str],
+        pytest_args: Sequence[str],
+        deadline: float,
+        extra_env: Mapping[str, str],
+        *,
+        early: bool = False,
+    ) -> _Step:
         """Run pytest with the plugin; with `early`, the tier's verdict is given on pytest's last report line."""
         fd, name = tempfile.mkstemp(prefix=f"mlci-{self.tier.value}-", suffix=".jsonl")
         os.close(fd)
@@ -274,8 +303,11 @@ class TierRun:
         mlflow_run_id = self._create_mlflow_run(mode)
         self._mlflow_run_id = mlflow_run_id
         repro = (sys.executable, "-m", "dvc", "repro", *(("--force",) if self.full else ()), *self.stages)
-        self._emit(TierStarted(self.run_id, self.tier, self.plan_id, command=repro, full=self.full,
-                               mlflow_run_id=mlflow_run_id))
+        self._emit(
+            TierStarted(
+                self.run_id, self.tier, self.plan_id, command=repro, full=self.full, mlflow_run_id=mlflow_run_id
+            )
+        )
         stage_env = {
             "MLCI_TRAIN_MODE": mode,
             "MLFLOW_TRACKING_URI": self.config.mlflow.tracking_uri,
@@ -333,8 +365,9 @@ class TierRun:
         errors: list[str] = []
 
         def on_lines(lines: tuple[str, ...]) -> None:
-            progress = tuple(f"gates: {line[len(PROGRESS_PREFIX):]}" for line in lines
-                             if line.startswith(PROGRESS_PREFIX))
+            progress = tuple(
+                f"gates: {line[len(PROGRESS_PREFIX) :]}" for line in lines if line.startswith(PROGRESS_PREFIX)
+            )
             errors.extend(line for line in lines if line.strip() and not line.startswith(PROGRESS_PREFIX))
             if progress:
                 self._emit(OutputLines(self.tier, self.run_id, progress))
@@ -361,8 +394,11 @@ class TierRun:
     def _create_mlflow_run(self, mode: str) -> str:
         """A fresh MLflow run for the stages to log into; "" (and a notice) when the store is unusable."""
         try:
-            return create_mlflow_run(self.config, name=f"mlci model tier #{self.run_id} ({mode})",
-                                     tags={"mlci.tier": "model", "mlci.mode": mode})
+            return create_mlflow_run(
+                self.config,
+                name=f"mlci model tier #{self.run_id} ({mode})",
+                tags={"mlci.tier": "model", "mlci.mode": mode},
+            )
         except Exception as exc:  # any store failure: the stages then start their own run
             self._emit(Notice("warning", f"could not create the MLflow run: {exc}", source="model tier"))
             return ""
@@ -375,7 +411,8 @@ class TierRun:
             from mlflow.tracking import MlflowClient
 
             MlflowClient(tracking_uri=self.config.mlflow.tracking_uri).set_terminated(
-                run_id, status.get(verdict, "FAILED"))
+                run_id, status.get(verdict, "FAILED")
+            )
         except Exception as exc:  # the verdict stands even if the store went away
             self._emit(Notice("warning", f"could not close the MLflow run {run_id}: {exc}", source="model tier"))
 

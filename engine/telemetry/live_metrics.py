@@ -37,8 +37,15 @@ class MetricFollower:
     `emit` is called from the follower's own thread (a consumer that is a UI posts a message).
     """
 
-    def __init__(self, tracking_uri: str, run_id: str, emit: Callable[[Event], None], *,
-                 interval_s: float = 0.5, max_backoff_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        run_id: str,
+        emit: Callable[[Event], None],
+        *,
+        interval_s: float = 0.5,
+        max_backoff_s: float = 10.0,
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.run_id = run_id
         self.interval_s = interval_s

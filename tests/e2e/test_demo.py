@@ -25,9 +25,7 @@ def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_sandbox_is_clean_in_git_and_dvc(sandbox_template: Path) -> None:
     status = run(["git", "status", "--porcelain"], sandbox_template)
     assert status.returncode == 0 and status.stdout == ""
-    assert dvc("status", cwd=sandbox_template).stdout.strip() in (
-        "Data and pipelines are up to date.", ""
-    )
+    assert dvc("status", cwd=sandbox_template).stdout.strip() in ("Data and pipelines are up to date.", "")
     log = run(["git", "log", "--format=%s"], sandbox_template).stdout.splitlines()
     assert log == ["Train the baseline model (quick mode)", "Sample credit-default project"]
 
@@ -45,8 +43,9 @@ def test_sandbox_remote_has_main_with_upstream(sandbox_template: Path) -> None:
     upstream = run(["git", "rev-parse", "--abbrev-ref", "main@{upstream}"], sandbox_template)
     assert upstream.stdout.strip() == "origin/main"
     local = run(["git", "rev-parse", "main"], sandbox_template).stdout
-    remote = run(["git", "--git-dir", str(sandbox_template / ".sandbox" / "remote.git"), "rev-parse", "main"],
-                 sandbox_template).stdout
+    remote = run(
+        ["git", "--git-dir", str(sandbox_template / ".sandbox" / "remote.git"), "rev-parse", "main"], sandbox_template
+    ).stdout
     assert local == remote
     assert (sandbox_template / ".sandbox" / "dvc-remote").is_dir()
 

@@ -31,8 +31,15 @@ def _own_store_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def mlci(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlci.engine", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, check=False, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "mlci.engine", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def gates_json(env: dict[str, str], root: Path) -> tuple[int, dict[str, Any]]:
@@ -53,24 +60,43 @@ def edit_yaml(path: Path, change: Any) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def repro_quick(env: dict[str, str], root: Path, *args: str, extra_env: dict[str, str] | None = None
-                ) -> subprocess.Popen[str]:
+def repro_quick(
+    env: dict[str, str], root: Path, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """`dvc repro` as the model tier runs it: quick mode, the sandbox's MLflow store."""
-    stage_env = {**env, "MLCI_TRAIN_MODE": "quick", "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-                 **(extra_env or {})}
-    return subprocess.Popen([sys.executable, "-m", "dvc", "repro", *args], cwd=root, env=stage_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    stage_env = {
+        **env,
+        "MLCI_TRAIN_MODE": "quick",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        **(extra_env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", *args],
+        cwd=root,
+        env=stage_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_the_sample_model_passes_every_gate(sandbox: Path, tool_env: dict[str, str]) -> None:
     code, data = gates_json(tool_env, sandbox)
     assert code == 0, [r["reason"] for r in data["results"] if not r["passed"]]
     assert data["passed"] and data["baseline"] == "champion v1 of credit-default"
-    assert {r["gate"] for r in data["results"]} == {"performance", "regression", "latency", "size", "fairness",
-                                                     "behavioral"}
+    assert {r["gate"] for r in data["results"]} == {
+        "performance",
+        "regression",
+        "latency",
+        "size",
+        "fairness",
+        "behavioral",
+    }
     assert len([r for r in data["results"] if r["gate"] == "fairness"]) == 2  # gender and age_group
-    assert subprocess.run(["git", "status", "--porcelain"], cwd=sandbox, capture_output=True,
-                          text=True).stdout == ""  # gates change nothing in the project
+    assert (
+        subprocess.run(["git", "status", "--porcelain"], cwd=sandbox, capture_output=True, text=True).stdout == ""
+    )  # gates change nothing in the project
 
 
 def test_a_raised_threshold_turns_that_gate_red_with_both_numbers(sandbox: Path, tool_env: dict[str, str]) -> None:
@@ -108,7 +134,8 @@ def test_a_worse_model_than_champion_fails_the_regression_gate(sandbox: Path, to
     assert accuracy["metric"] == "accuracy" and accuracy["baseline"] == champion["accuracy"]
     assert accuracy["reason"] == (
         f"accuracy {worse['accuracy']:.4f} is {champion['accuracy'] - worse['accuracy']:.4f} worse than "
-        f"{champion['accuracy']:.4f} (champion v1 of credit-default), more than the 0.0100 allowed")
+        f"{champion['accuracy']:.4f} (champion v1 of credit-default), more than the 0.0100 allowed"
+    )
 
 
 def test_a_passing_candidate_is_registered_as_challenger_and_promoted(sandbox: Path, tool_env: dict[str, str]) -> None:
@@ -206,7 +233,8 @@ def test_without_mlflow_the_gates_use_the_dvc_metrics(sandbox: Path, tool_env: d
     shutil.rmtree(sandbox / "models")
     (sandbox / "model_gates.yaml").write_text(
         "performance: {accuracy: {min: 0.88}, f1_score: {min: 0.84}, auc_roc: {min: 0.95}}\n"
-        "regression: {max_degradation: 0.01}\n")
+        "regression: {max_degradation: 0.01}\n"
+    )
     code, data = gates_json(tool_env, sandbox)
     assert code == 0, data
     recorded = json.loads((sandbox / "metrics.json").read_text())

@@ -42,7 +42,10 @@ class Watch:
         self.stray: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mlci.engine", "watch", "--json", str(root)],
-            env={**env, MARKER_ENV: self.marker}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**env, MARKER_ENV: self.marker},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -117,8 +120,9 @@ def test_a_data_change_runs_the_data_tier_then_the_model_tier_and_quitting_leave
     assert isinstance(model, TierStarted)
     assert model.command[-3:] == ("prepare", "train", "evaluate")
     assert model.mlflow_run_id and not model.full
-    w.log.wait_for(lambda e: isinstance(e, OutputLines) and any("Running stage 'prepare'" in x for x in e.lines),
-                   timeout=300)
+    w.log.wait_for(
+        lambda e: isinstance(e, OutputLines) and any("Running stage 'prepare'" in x for x in e.lines), timeout=300
+    )
     assert processes_with_env(MARKER_ENV, w.marker)  # mlci, dvc and the stage's python
     assert w.quit(signal.SIGTERM) == 0
     assert processes_with_env(MARKER_ENV, w.marker) == []
@@ -126,7 +130,7 @@ def test_a_data_change_runs_the_data_tier_then_the_model_tier_and_quitting_leave
     assert (cancelled.verdict, cancelled.reason) == (Verdict.CANCELLED, "mlci is stopping")
 
 
-HANGS = '''
+HANGS = """
 import subprocess, sys, time
 
 def test_fine():
@@ -135,14 +139,17 @@ def test_fine():
 def test_waits_forever():
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     time.sleep(600)
-'''
+"""
 
 
 def test_a_hanging_test_is_killed_at_the_tier_timeout_and_quitting_leaves_no_process(
     tmp_path: Path, watch: Callable[[Path], Watch]
 ) -> None:
-    root = make_project(tmp_path / "p", tests={"tests/test_ok.py": "def test_ok():\n    pass\n"},
-                        config="tiers:\n  code:\n    tests: [tests]\n    timeout: 5\n")
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/test_ok.py": "def test_ok():\n    pass\n"},
+        config="tiers:\n  code:\n    tests: [tests]\n    timeout: 5\n",
+    )
     w = watch(root)
     write(root / "tests" / "test_hangs.py", HANGS)
     finished = w.log.wait_for(is_finished(Tier.CODE), timeout=120)
@@ -151,8 +158,10 @@ def test_a_hanging_test_is_killed_at_the_tier_timeout_and_quitting_leaves_no_pro
     assert finished.reason == "timed out after 5s in tests/test_hangs.py::test_waits_forever"
     assert processes_with_env(MARKER_ENV, w.marker) == [w.proc.pid]  # the test and its child are gone
     write(root / "tests" / "test_hangs.py", HANGS + "# edited: a new run starts, and hangs again\n")
-    w.log.wait_for(lambda e: isinstance(e, OutputLines) and any("collected" in x for x in e.lines),
-                   after=w.log.snapshot().index(finished) + 1)
+    w.log.wait_for(
+        lambda e: isinstance(e, OutputLines) and any("collected" in x for x in e.lines),
+        after=w.log.snapshot().index(finished) + 1,
+    )
     assert w.quit() == 0  # Ctrl-C mid-run
     assert processes_with_env(MARKER_ENV, w.marker) == []
 
@@ -173,5 +182,6 @@ def test_the_pre_push_check_runs_every_tier_and_the_gates_and_names_what_is_red(
     (accuracy,) = [line for line in result.failures if line.startswith("gate performance: accuracy")]
     assert "0.999" in accuracy
     report = next(e for e in log.snapshot() if isinstance(e, GateReport))
-    assert any(r.gate == "performance" and r.check.startswith("accuracy >= 0.999")
-               for r in report.results if not r.passed)
+    assert any(
+        r.gate == "performance" and r.check.startswith("accuracy >= 0.999") for r in report.results if not r.passed
+    )

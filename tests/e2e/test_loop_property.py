@@ -36,8 +36,7 @@ def edited_test(number: int, passes: bool) -> str:
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, EventLog, Session]]:
     """One watched project for every example: each example's edits start from where the last left it."""
-    root = make_project(tmp_path_factory.mktemp("property") / "p",
-                        tests={"tests/test_edit.py": edited_test(0, True)})
+    root = make_project(tmp_path_factory.mktemp("property") / "p", tests={"tests/test_edit.py": edited_test(0, True)})
     log = EventLog()
     session = Session(load_config(root), emit=log)
     session.start()
@@ -63,8 +62,11 @@ def test_the_tree_after_the_last_edit_always_gets_its_verdict(
     assert isinstance(result, TestResult)
     assert result.outcome is (TestOutcome.PASSED if passes else TestOutcome.FAILED)
     assert session.wait_idle(180)
-    verdicts = [e for e in log.snapshot()[start:] if isinstance(e, TierFinished) and e.tier is Tier.CODE
-                and e.verdict is not Verdict.CANCELLED]
+    verdicts = [
+        e
+        for e in log.snapshot()[start:]
+        if isinstance(e, TierFinished) and e.tier is Tier.CODE and e.verdict is not Verdict.CANCELLED
+    ]
     assert verdicts, "the last edit got no verdict"
     last = verdicts[-1]
     assert last.run_id == result.run_id  # nothing ran after it on an older tree

@@ -99,8 +99,9 @@ def test_push_from_the_tui_shows_progress_and_sets_the_upstream(sandbox: Path, t
     screen = tmux.wait_for("pushed 1 commit to origin/feature/readme", timeout=400)
     assert "pre-push check passed" in screen
     assert git(sandbox, "rev-parse", "--abbrev-ref", "feature/readme@{upstream}") == "origin/feature/readme"
-    remote_head = subprocess.run(["git", "--git-dir", str(remote), "rev-parse", "feature/readme"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+    remote_head = subprocess.run(
+        ["git", "--git-dir", str(remote), "rev-parse", "feature/readme"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert remote_head == git(sandbox, "rev-parse", "HEAD")
     tmux.send_keys("q")
     tmux.wait_until_dead(timeout=60)

@@ -16,9 +16,11 @@ TWO_TIERS = "tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [test
 
 
 def two_tier_project(root: Path, unit: str) -> Path:
-    return make_project(root, tests={"tests/unit/test_u.py": unit,
-                                     "tests/data/test_d.py": "def test_rows():\n    assert 3 > 2\n"},
-                        config=TWO_TIERS)
+    return make_project(
+        root,
+        tests={"tests/unit/test_u.py": unit, "tests/data/test_d.py": "def test_rows():\n    assert 3 > 2\n"},
+        config=TWO_TIERS,
+    )
 
 
 def test_a_green_project_passes_the_check(tmp_path: Path) -> None:
@@ -33,15 +35,23 @@ def test_a_green_project_passes_the_check(tmp_path: Path) -> None:
 def test_a_red_tier_fails_the_check_naming_the_test_and_holds_the_next(tmp_path: Path) -> None:
     root = two_tier_project(tmp_path / "p", "def test_ok():\n    pass\n\ndef test_y():\n    assert False\n")
     result = run_check(load_config(root), emit=EventLog())
-    assert result == CheckResult(ok=False, failures=(
-        "code tier: 1 failed: tests/unit/test_u.py::test_y",
-        "data tier: held: code tier is red",
-    ))
+    assert result == CheckResult(
+        ok=False,
+        failures=(
+            "code tier: 1 failed: tests/unit/test_u.py::test_y",
+            "data tier: held: code tier is red",
+        ),
+    )
 
 
 def mlci(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlci.engine", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"NO_COLOR": "1", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "mlci.engine", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"NO_COLOR": "1", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
+    )
 
 
 def test_mlci_check_and_run_exit_non_zero_when_red(tmp_path: Path) -> None:

@@ -102,19 +102,35 @@ MALFORMED: list[tuple[str, str, str, int, str]] = [
     ("duplicate-key", "mlci.yaml", "git:\n  remote: a\n  remote: b\n", 3, "duplicate key 'remote'"),
     ("gates-bad-yaml", "model_gates.yaml", "performance:\n  accuracy: {min: 0.9\n", 3, "invalid YAML"),
     ("gates-unknown-family", "model_gates.yaml", GOOD_GATES + "robustness: {max: 1}\n", 7, "unknown key 'robustness'"),
-    ("gates-threshold-range", "model_gates.yaml",
-     "performance:\n  accuracy:\n    min: 1.5\n", 3, "out of range: 1.5 (must be at most 1)"),
+    (
+        "gates-threshold-range",
+        "model_gates.yaml",
+        "performance:\n  accuracy:\n    min: 1.5\n",
+        3,
+        "out of range: 1.5 (must be at most 1)",
+    ),
     ("gates-wrong-type", "model_gates.yaml", "size: {max_mb: big}\n", 1, "size.max_mb must be a number"),
-    ("gates-missing-key", "model_gates.yaml", "fairness:\n  max_disparity: 0.05\n", 2,
-     "missing 'protected_attributes'"),
-    ("gates-unknown-bound", "model_gates.yaml", "performance:\n  f1_score: {minimum: 0.8}\n", 2,
-     "unknown key 'minimum'"),
+    (
+        "gates-missing-key",
+        "model_gates.yaml",
+        "fairness:\n  max_disparity: 0.05\n",
+        2,
+        "missing 'protected_attributes'",
+    ),
+    (
+        "gates-unknown-bound",
+        "model_gates.yaml",
+        "performance:\n  f1_score: {minimum: 0.8}\n",
+        2,
+        "unknown key 'minimum'",
+    ),
     ("gates-degradation-range", "model_gates.yaml", "regression: {max_degradation: 2}\n", 1, "out of range"),
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "line", "what"),
-                         [(f, c, n, w) for _, f, c, n, w in MALFORMED], ids=[m[0] for m in MALFORMED])
+@pytest.mark.parametrize(
+    ("name", "content", "line", "what"), [(f, c, n, w) for _, f, c, n, w in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
 def test_malformed_files_give_one_line_with_file_and_line_and_exit_2(
     tmp_path: Path, name: str, content: str, line: int, what: str
 ) -> None:

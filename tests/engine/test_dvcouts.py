@@ -11,7 +11,8 @@ from mlci.engine.loop.dvc_outs import dvc_tracked_paths, is_dvc_metafile
 def test_outs_deps_and_metrics_of_every_dvc_file_are_named(tmp_path: Path) -> None:
     (tmp_path / "data" / "raw").mkdir(parents=True)
     (tmp_path / "data" / "raw" / "credit.csv.dvc").write_text(
-        "outs:\n- md5: 145da1\n  size: 8\n  hash: md5\n  path: credit.csv\n")
+        "outs:\n- md5: 145da1\n  size: 8\n  hash: md5\n  path: credit.csv\n"
+    )
     (tmp_path / "dvc.yaml").write_text(
         "stages:\n"
         "  prepare:\n"
@@ -34,11 +35,17 @@ def test_outs_deps_and_metrics_of_every_dvc_file_are_named(tmp_path: Path) -> No
         "        - out/${item}.txt\n"
     )
     (tmp_path / "dvc.lock").write_text(
-        "schema: '2.0'\nstages:\n  sweep@a:\n    cmd: echo a\n    outs:\n    - path: out/a.txt\n      md5: x\n")
+        "schema: '2.0'\nstages:\n  sweep@a:\n    cmd: echo a\n    outs:\n    - path: out/a.txt\n      md5: x\n"
+    )
     found = dvc_tracked_paths(tmp_path, ["data/raw/credit.csv.dvc", "dvc.yaml", "dvc.lock"])
     assert found == (
-        "data/prepared/test.csv", "data/prepared/train.csv", "data/raw/credit.csv", "models/model",
-        "out/a.txt", "reports/metrics.json", "src/prepare.py",
+        "data/prepared/test.csv",
+        "data/prepared/train.csv",
+        "data/raw/credit.csv",
+        "models/model",
+        "out/a.txt",
+        "reports/metrics.json",
+        "src/prepare.py",
     )
 
 

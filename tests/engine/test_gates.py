@@ -48,15 +48,22 @@ def result(report: GateReport, gate: str, check_start: str = "") -> GateResult:
 
 def mlci(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "mlci.engine", *args], cwd=cwd, capture_output=True, text=True,
-                          check=False, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mlci.engine", *args], cwd=cwd, capture_output=True, text=True, check=False, env=env
+    )
 
 
 def test_the_tiny_model_passes_every_gate_with_values_thresholds_and_reasons(project: Path) -> None:
     report = gates(project)
     assert report.passed, [r.reason for r in report.results if not r.passed]
-    assert {r.gate for r in report.results} == {"performance", "regression", "latency", "size", "fairness",
-                                                 "behavioral"}
+    assert {r.gate for r in report.results} == {
+        "performance",
+        "regression",
+        "latency",
+        "size",
+        "fairness",
+        "behavioral",
+    }
     accuracy = result(report, "performance", "accuracy")
     recorded = json.loads((project / "metrics.json").read_text())["accuracy"]
     assert accuracy.value == recorded and accuracy.threshold == 0.7
@@ -165,8 +172,10 @@ def test_worse_than_main_by_more_than_allowed_fails_naming_the_metric_and_both_v
     report = gates(project)
     accuracy = result(report, "regression", "accuracy")
     assert not accuracy.passed
-    assert accuracy.reason == (f"accuracy {base - 0.05:.4f} is 0.0500 worse than {base:.4f} (metrics.json on main), "
-                               f"more than the 0.0200 allowed")
+    assert accuracy.reason == (
+        f"accuracy {base - 0.05:.4f} is 0.0500 worse than {base:.4f} (metrics.json on main), "
+        f"more than the 0.0200 allowed"
+    )
     assert result(report, "regression", "f1_score").passed
     assert (accuracy.metric, accuracy.value, accuracy.baseline) == ("accuracy", round(base - 0.05, 6), base)
 
@@ -210,8 +219,9 @@ def test_the_fairness_metric_is_configurable_and_groups_are_shown(project: Path)
 
 
 def test_an_unknown_fairness_metric_is_a_config_error_with_its_line(project: Path) -> None:
-    write_gates(project, "size: {max_mb: 5}\n"
-                         "fairness: {max_disparity: 0.1, protected_attributes: [g], metric: vibes}\n")
+    write_gates(
+        project, "size: {max_mb: 5}\nfairness: {max_disparity: 0.1, protected_attributes: [g], metric: vibes}\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(project)
     assert info.value.line == 2 and "fairness.metric 'vibes'" in str(info.value)
@@ -221,9 +231,12 @@ def test_an_unknown_fairness_metric_is_a_config_error_with_its_line(project: Pat
 
 def test_the_evaluation_key_names_model_split_and_label(project: Path) -> None:
     (project / "data" / "test.csv").rename(project / "holdout.csv")
-    write_gates(project, "evaluation: {test_data: holdout.csv, label: y}\n"
-                         "performance: {precision: {min: 0.5}}\nfairness: {max_disparity: 0.3, "
-                         "protected_attributes: [g]}\n")
+    write_gates(
+        project,
+        "evaluation: {test_data: holdout.csv, label: y}\n"
+        "performance: {precision: {min: 0.5}}\nfairness: {max_disparity: 0.3, "
+        "protected_attributes: [g]}\n",
+    )
     (project / "metrics.json").unlink()
     report = gates(project)
     assert report.passed, [r.reason for r in report.results]
@@ -249,8 +262,9 @@ def test_a_dvc_project_without_mlflow_gates_its_metrics_file(tmp_path: Path, mon
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, capture_output=True)
-    (root / "dvc.yaml").write_text("stages:\n  evaluate:\n    cmd: echo\n    metrics:\n"
-                                   "      - eval/scores.json:\n          cache: false\n")
+    (root / "dvc.yaml").write_text(
+        "stages:\n  evaluate:\n    cmd: echo\n    metrics:\n      - eval/scores.json:\n          cache: false\n"
+    )
     (root / "eval").mkdir()
     (root / "eval" / "scores.json").write_text('{"test": {"roc_auc": 0.93}, "accuracy_score": 0.88}\n')
     (root / "model_gates.yaml").write_text("performance: {accuracy: {min: 0.85}, auc_roc: {min: 0.9}}\n")
@@ -258,7 +272,9 @@ def test_a_dvc_project_without_mlflow_gates_its_metrics_file(tmp_path: Path, mon
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(proc.stdout)
     assert [(r["check"], r["value"], r["passed"]) for r in data["results"]] == [
-        ("accuracy >= 0.8500", 0.88, True), ("auc_roc >= 0.9000", 0.93, True)]
+        ("accuracy >= 0.8500", 0.88, True),
+        ("auc_roc >= 0.9000", 0.93, True),
+    ]
     assert data["results"][1]["reason"] == "auc_roc 0.9300 >= 0.9000 (eval/scores.json:test.roc_auc)"
     (root / "model_gates.yaml").write_text("performance: {accuracy: {min: 0.9}}\n")
     failed = mlci("gates", cwd=root)

@@ -165,10 +165,14 @@ def test_binding_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
         (real_nvml.NVML_ERROR_LIBRARY_NOT_FOUND, STATUS_NO_LIBRARY),
         (real_nvml.NVML_ERROR_DRIVER_NOT_LOADED, STATUS_NO_DRIVER),
         (real_nvml.NVML_ERROR_NO_PERMISSION, "no GPU: no permission to query the NVIDIA driver"),
-        (real_nvml.NVML_ERROR_LIB_RM_VERSION_MISMATCH,
-         "no GPU: the NVIDIA driver and its library differ in version (reload the driver or reboot)"),
-        (real_nvml.NVML_ERROR_OPERATING_SYSTEM,
-         "no GPU: NVML did not start (The operating system has blocked the request.)"),
+        (
+            real_nvml.NVML_ERROR_LIB_RM_VERSION_MISMATCH,
+            "no GPU: the NVIDIA driver and its library differ in version (reload the driver or reboot)",
+        ),
+        (
+            real_nvml.NVML_ERROR_OPERATING_SYSTEM,
+            "no GPU: NVML did not start (The operating system has blocked the request.)",
+        ),
     ],
 )
 def test_nvml_that_does_not_start_is_one_status_line(code: int, status: str) -> None:
@@ -216,8 +220,17 @@ def test_figures_are_converted_and_memory_comes_from_the_memory_info() -> None:
 
 def test_a_figure_the_device_does_not_support_is_none_and_the_rest_still_shows() -> None:
     not_supported = real_nvml.NVML_ERROR_NOT_SUPPORTED
-    nvml = FakeNvml([h200(errors={"temperature": not_supported, "power_mw": not_supported,
-                                  "processes": real_nvml.NVML_ERROR_NO_PERMISSION})])
+    nvml = FakeNvml(
+        [
+            h200(
+                errors={
+                    "temperature": not_supported,
+                    "power_mw": not_supported,
+                    "processes": real_nvml.NVML_ERROR_NO_PERMISSION,
+                }
+            )
+        ]
+    )
     device = NvmlSampler(nvml=nvml).sample().devices[0]
     assert (device.temperature_c, device.power_w, device.processes) == (None, None, ())
     assert (device.utilization_pct, device.memory_used_mib, device.power_limit_w) == (87.0, 61440.0, 700.0)
@@ -241,8 +254,14 @@ def test_a_device_that_stops_answering_keeps_its_name_and_says_why(code: int, wh
     assert healthy.utilization_pct == 87.0
     assert lost.name == "NVIDIA H200"
     assert lost.status == f"stopped answering ({why})"
-    figures = (lost.utilization_pct, lost.memory_used_mib, lost.memory_total_mib, lost.temperature_c,
-               lost.power_w, lost.power_limit_w)
+    figures = (
+        lost.utilization_pct,
+        lost.memory_used_mib,
+        lost.memory_total_mib,
+        lost.temperature_c,
+        lost.power_w,
+        lost.power_limit_w,
+    )
     assert figures == (None,) * 6
 
 
@@ -313,13 +332,11 @@ def test_a_lost_device_survives_the_recording_round_trip() -> None:
     ("content", "where", "why"),
     [
         ('{"type": "GpuSample", "devices": [], "status": "x"}\nnot json\n', ":2:", "not a GpuSample event"),
-        ('{"type": "Notice", "level": "info", "text": "hi"}\n', ":1:", "expected \"type\": \"GpuSample\""),
+        ('{"type": "Notice", "level": "info", "text": "hi"}\n', ":1:", 'expected "type": "GpuSample"'),
         ("\n\n", ":", "has no samples"),
     ],
 )
-def test_a_bad_recording_is_a_config_error_naming_the_line(
-    tmp_path: Path, content: str, where: str, why: str
-) -> None:
+def test_a_bad_recording_is_a_config_error_naming_the_line(tmp_path: Path, content: str, where: str, why: str) -> None:
     path = tmp_path / "gpu.jsonl"
     path.write_text(content)
     with pytest.raises(ConfigError) as caught:

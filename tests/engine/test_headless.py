@@ -20,11 +20,7 @@ HEAVY = ("textual", "rich")
 
 @pytest.mark.parametrize("module", ENGINE_MODULES)
 def test_engine_module_imports_without_textual_or_rich(module: str) -> None:
-    code = (
-        f"import sys, {module}\n"
-        f"bad = [m for m in {HEAVY!r} if m in sys.modules]\n"
-        "print(','.join(bad))\n"
-    )
+    code = f"import sys, {module}\nbad = [m for m in {HEAVY!r} if m in sys.modules]\nprint(','.join(bad))\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"{module} imported {result.stdout.strip()}"

@@ -28,10 +28,14 @@ from tests.loop_projects import EventLog, git, make_project
 
 
 def test_a_run_is_recorded_with_its_plan_verdicts_and_failing_tests(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "p", tests={
-        "tests/unit/test_u.py": "def test_ok():\n    pass\n\ndef test_broken():\n    assert 2 < 1, 'nope'\n",
-        "tests/data/test_d.py": "def test_d():\n    pass\n"},
-        config="tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [tests/data]\n")
+    root = make_project(
+        tmp_path / "p",
+        tests={
+            "tests/unit/test_u.py": "def test_ok():\n    pass\n\ndef test_broken():\n    assert 2 < 1, 'nope'\n",
+            "tests/data/test_d.py": "def test_d():\n    pass\n",
+        },
+        config="tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [tests/data]\n",
+    )
     session = Session(load_config(root), emit=EventLog(), watch=False)
     session.start()
     try:
@@ -86,16 +90,23 @@ def test_a_gate_report_belongs_to_the_model_run(tmp_path: Path) -> None:
     history.record(TierFinished(4, Tier.MODEL, Verdict.FAILED, 30.0, plan_id=9))
     history.close()
     with sqlite3.connect(tmp_path / HISTORY_FILE) as conn:
-        row = conn.execute("SELECT r.tier, r.mlflow_run_id, g.passed, g.results FROM gate_reports g "
-                           "JOIN tier_runs r ON r.id = g.tier_run").fetchone()
+        row = conn.execute(
+            "SELECT r.tier, r.mlflow_run_id, g.passed, g.results FROM gate_reports g "
+            "JOIN tier_runs r ON r.id = g.tier_run"
+        ).fetchone()
     tier, mlflow_run_id, passed, results = row
     assert (tier, mlflow_run_id, passed) == ("model", "abc", 0)
     assert json.loads(results)[0]["reason"] == "accuracy 0.81 < 0.9"
 
 
 def mlci(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlci.engine", *args], cwd=cwd, capture_output=True, text=True,
-                          env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "mlci.engine", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_mlci_why_shows_the_last_plans_and_their_reasons(tmp_path: Path) -> None:

@@ -34,8 +34,11 @@ class Collected:
 
     def points(self, key: str | None = None) -> list[tuple[str, int, float]]:
         with self._lock:
-            return [(e.key, e.step, e.value) for e in self.events
-                    if isinstance(e, MetricPoint) and (key is None or e.key == key)]
+            return [
+                (e.key, e.step, e.value)
+                for e in self.events
+                if isinstance(e, MetricPoint) and (key is None or e.key == key)
+            ]
 
     def notices(self) -> list[Notice]:
         with self._lock:
@@ -97,10 +100,25 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
     env.pop("MLFLOW_TRACKING_URI", None)
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
-        [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{(tmp_path / 'server.db').as_posix()}",
-         "--default-artifact-root", (tmp_path / "artifacts").as_uri(), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            str(mlflow_bin),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{(tmp_path / 'server.db').as_posix()}",
+            "--default-artifact-root",
+            (tmp_path / "artifacts").as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
@@ -133,8 +151,7 @@ def test_follows_a_run_on_a_real_mlflow_server(mlflow_server: str) -> None:
 
 def test_an_unreachable_server_is_one_notice_and_no_crash() -> None:
     got = Collected()
-    follower = MetricFollower(f"http://127.0.0.1:{_free_port()}", "0" * 32, got, interval_s=0.05,
-                              max_backoff_s=0.2)
+    follower = MetricFollower(f"http://127.0.0.1:{_free_port()}", "0" * 32, got, interval_s=0.05, max_backoff_s=0.2)
     follower.start()
     try:
         wait_until(lambda: bool(got.notices()), "the unreachable notice")

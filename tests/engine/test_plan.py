@@ -55,8 +55,7 @@ def test_new_raw_data_runs_the_data_tier_then_every_stage(sandbox: Path) -> None
     made = plan(sandbox, "data/raw/credit.csv")
     assert made is not None
     assert made.tiers == (DATA, MODEL)
-    assert rules(made) == [(DATA, "DVC-tracked data data/raw/credit.csv.dvc"),
-                           (MODEL, "dependency of stage prepare")]
+    assert rules(made) == [(DATA, "DVC-tracked data data/raw/credit.csv.dvc"), (MODEL, "dependency of stage prepare")]
     assert made.stages == ("prepare", "train", "evaluate")
 
 
@@ -160,8 +159,11 @@ def test_the_graph_is_reread_when_dvc_yaml_changes(sandbox: Path) -> None:
     planner = Planner(load_config(sandbox))
     first = planner.plan(ChangeDetected(("src/credit/evaluate.py",)), plan_id=1)
     assert first is not None and first.stages == ("evaluate",)
-    edit(sandbox / "dvc.yaml", "      - src/credit/evaluate.py\n",
-         "      - src/credit/evaluate.py\n      - src/credit/features.py\n")
+    edit(
+        sandbox / "dvc.yaml",
+        "      - src/credit/evaluate.py\n",
+        "      - src/credit/evaluate.py\n      - src/credit/features.py\n",
+    )
     planner.plan(ChangeDetected(("dvc.yaml",)), plan_id=2)
     again = planner.plan(ChangeDetected(("src/credit/features.py",)), plan_id=3)
     assert again is not None
@@ -257,6 +259,8 @@ def test_a_checkout_touching_2000_files_yields_exactly_one_plan(sandbox: Path) -
         code = next(t for t in made.triggers if t.tier is CODE)
         assert code.rule == "src/**/*.py" and len(code.paths) == 2000
         assert [(t.tier, t.rule) for t in made.triggers if t.tier is not CODE] == [
-            (DATA, HEAD_MOVED), (MODEL, HEAD_MOVED)]
+            (DATA, HEAD_MOVED),
+            (MODEL, HEAD_MOVED),
+        ]
     finally:
         watcher.stop()

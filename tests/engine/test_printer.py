@@ -26,20 +26,35 @@ from mlci.engine.events import (
 
 EVENTS = [
     ChangeDetected(("src/a.py", "src/b.py", "src/c.py", "src/d.py")),
-    PlanMade(3, (Tier.CODE, Tier.MODEL), (Trigger(Tier.CODE, "src/**/*.py", ("src/a.py",)),
-                                          Trigger(Tier.MODEL, "dependency of stage train", ("src/a.py",))),
-             stages=("train", "evaluate")),
+    PlanMade(
+        3,
+        (Tier.CODE, Tier.MODEL),
+        (
+            Trigger(Tier.CODE, "src/**/*.py", ("src/a.py",)),
+            Trigger(Tier.MODEL, "dependency of stage train", ("src/a.py",)),
+        ),
+        stages=("train", "evaluate"),
+    ),
     TierStarted(5, Tier.CODE, 3),
     OutputLines(Tier.CODE, 5, ("collected 2 items",)),
     TestResult(Tier.CODE, 5, "tests/test_a.py::test_ok", TestOutcome.PASSED, 0.1),
-    TestResult(Tier.CODE, 5, "tests/test_a.py::test_sum", TestOutcome.FAILED, 0.1,
-               "def test_sum():\n>       assert add(1, 1) == 3\nE       assert 2 == 3\n\n"
-               "tests/test_a.py:4: AssertionError"),
+    TestResult(
+        Tier.CODE,
+        5,
+        "tests/test_a.py::test_sum",
+        TestOutcome.FAILED,
+        0.1,
+        "def test_sum():\n>       assert add(1, 1) == 3\nE       assert 2 == 3\n\ntests/test_a.py:4: AssertionError",
+    ),
     TierFinished(5, Tier.CODE, Verdict.FAILED, 2.25, passed=1, failed=1),
     TierFinished(6, Tier.MODEL, Verdict.HELD, 0.0, reason="held: code tier is red"),
     TierStale(Tier.MODEL, 4, 2),
-    GateReport((GateResult("performance", "accuracy >= 0.9", False, 0.8, 0.9, "accuracy 0.8 < 0.9"),
-                GateResult("size", "max_mb", True, 1.0, 50.0, "1 MB <= 50 MB"))),
+    GateReport(
+        (
+            GateResult("performance", "accuracy >= 0.9", False, 0.8, 0.9, "accuracy 0.8 < 0.9"),
+            GateResult("size", "max_mb", True, 1.0, 50.0, "1 MB <= 50 MB"),
+        )
+    ),
 ]
 
 

@@ -52,7 +52,9 @@ def test_a_passing_candidate_becomes_challenger_and_champion_stays(project: Path
 
     local = mlflow.artifacts.download_artifacts(
         artifact_uri=client(project).get_model_version_download_uri("tiny", "2"),
-        dst_path=str(project.parent / "dl"), tracking_uri=config.mlflow.tracking_uri)
+        dst_path=str(project.parent / "dl"),
+        tracking_uri=config.mlflow.tracking_uri,
+    )
     assert (Path(local) / "MLmodel").is_file()
     assert mlflow.pyfunc.load_model(local).metadata.get_input_schema().input_names() == ["x1", "x2"]
 
@@ -97,8 +99,14 @@ def test_mlci_promote_needs_yes_without_a_terminal(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
     def mlci(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "mlci.engine", "promote", *args, str(project)], env=env,
-                              capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "mlci.engine", "promote", *args, str(project)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
 
     refused = mlci()
     assert refused.returncode == 1 and "pass --yes" in refused.stderr

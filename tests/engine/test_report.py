@@ -31,8 +31,9 @@ def project(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def mlci(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "mlci.engine", *args], cwd=cwd, capture_output=True, text=True,
-                          check=False, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mlci.engine", *args], cwd=cwd, capture_output=True, text=True, check=False, env=env
+    )
 
 
 def report(project: Path, *extra: str) -> tuple[dict[str, Any], str]:
@@ -116,6 +117,7 @@ def test_plots_are_pngs_linked_from_the_markdown(project: Path) -> None:
 def test_without_a_store_the_report_says_why_there_are_no_curves(project: Path) -> None:
     data, markdown = report(project)
     assert list(data["plots"]) == ["confusion matrix"]
-    assert any(n.startswith("no training curves: MLflow store unreachable (no MLflow database at")
-               for n in data["notes"])
+    assert any(
+        n.startswith("no training curves: MLflow store unreachable (no MLflow database at") for n in data["notes"]
+    )
     assert "## Notes" in markdown

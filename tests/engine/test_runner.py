@@ -13,7 +13,7 @@ from mlci.engine.run.tier_run import TierRun
 
 from tests.loop_projects import EventLog, living_processes, make_dvc_project, make_project, wait_until, write
 
-OUTCOMES = '''
+OUTCOMES = """
 import pytest
 
 def test_passes():
@@ -48,7 +48,7 @@ def broken_teardown():
 
 def test_teardown_error(broken_teardown):
     pass
-'''
+"""
 
 
 def run_tier(root: Path, tier: Tier = Tier.CODE, **kwargs: object) -> tuple[EventLog, TierRun]:
@@ -111,9 +111,13 @@ def test_no_tests_is_green_with_a_note(tmp_path: Path) -> None:
 
 
 def test_output_arrives_in_batches_not_line_by_line(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "p", tests={
-        "tests/test_noisy.py": "def test_noisy():\n    for i in range(3000):\n        print('line', i)\n"
-                               "    assert False\n"})
+    root = make_project(
+        tmp_path / "p",
+        tests={
+            "tests/test_noisy.py": "def test_noisy():\n    for i in range(3000):\n        print('line', i)\n"
+            "    assert False\n"
+        },
+    )
     log, _ = run_tier(root)
     batches = [e for e in log.snapshot() if isinstance(e, OutputLines)]
     lines = [line for batch in batches for line in batch.lines]
@@ -121,7 +125,7 @@ def test_output_arrives_in_batches_not_line_by_line(tmp_path: Path) -> None:
     assert len(batches) < len(lines) / 20
 
 
-HANGS = '''
+HANGS = """
 import subprocess, sys, time
 from pathlib import Path
 
@@ -132,12 +136,15 @@ def test_hangs():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     Path("child.pid").write_text(str(child.pid))
     time.sleep(600)
-'''
+"""
 
 
 def test_a_hanging_test_is_killed_at_the_timeout_with_its_whole_group(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "p", tests={"tests/test_hang.py": HANGS},
-                        config="tiers:\n  code:\n    tests: [tests]\n    timeout: 4\n")
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/test_hang.py": HANGS},
+        config="tiers:\n  code:\n    tests: [tests]\n    timeout: 4\n",
+    )
     log, run = run_tier(root)
     finished = log.finished(Tier.CODE)[-1]
     assert finished.verdict is Verdict.TIMED_OUT
@@ -166,7 +173,7 @@ def test_cancel_kills_the_run_and_says_why(tmp_path: Path) -> None:
 
 
 STAGE = (
-    "python -c \"import json, os; json.dump({k: os.environ.get(k) for k in "
+    'python -c "import json, os; json.dump({k: os.environ.get(k) for k in '
     "('MLCI_TRAIN_MODE', 'MLFLOW_TRACKING_URI', 'MLFLOW_RUN_ID')}, open('out/env.json', 'w'))\""
 )
 
@@ -174,9 +181,16 @@ STAGE = (
 @pytest.mark.slow
 def test_model_tier_runs_the_stages_with_the_mlflow_run_and_mode(tmp_path: Path) -> None:
     root = make_dvc_project(
-        tmp_path / "p", stage_cmd=f"mkdir -p out && {STAGE}", outs=["out"], deps=["params.txt"],
-        files={"params.txt": "1\n", "tests/model/test_env.py":
-               "import json\n\ndef test_env():\n    assert json.load(open('out/env.json'))['MLCI_TRAIN_MODE']\n"},
+        tmp_path / "p",
+        stage_cmd=f"mkdir -p out && {STAGE}",
+        outs=["out"],
+        deps=["params.txt"],
+        files={
+            "params.txt": "1\n",
+            "tests/model/test_env.py": (
+                "import json\n\ndef test_env():\n    assert json.load(open('out/env.json'))['MLCI_TRAIN_MODE']\n"
+            ),
+        },
         config="mlflow:\n  experiment: loop-test\ntiers:\n  model:\n    tests: [tests/model]\n",
     )
     log, _ = run_tier(root, Tier.MODEL, stages=("work",), full=True)
@@ -188,8 +202,11 @@ def test_model_tier_runs_the_stages_with_the_mlflow_run_and_mode(tmp_path: Path)
     assert (finished.verdict, finished.passed) == (Verdict.PASSED, 1), finished.reason
     env = json.loads((root / "out" / "env.json").read_text())
     config = load_config(root)
-    assert env == {"MLCI_TRAIN_MODE": "full", "MLFLOW_TRACKING_URI": config.mlflow.tracking_uri,
-                   "MLFLOW_RUN_ID": started.mlflow_run_id}
+    assert env == {
+        "MLCI_TRAIN_MODE": "full",
+        "MLFLOW_TRACKING_URI": config.mlflow.tracking_uri,
+        "MLFLOW_RUN_ID": started.mlflow_run_id,
+    }
     from mlflow.tracking import MlflowClient
 
     run = MlflowClient(tracking_uri=config.mlflow.tracking_uri).get_run(started.mlflow_run_id)
@@ -199,8 +216,11 @@ def test_model_tier_runs_the_stages_with_the_mlflow_run_and_mode(tmp_path: Path)
 
 def test_a_failing_stage_fails_the_model_tier_with_its_last_words(tmp_path: Path) -> None:
     root = make_dvc_project(
-        tmp_path / "p", stage_cmd="python -c \"raise SystemExit('the GPU caught fire')\"", outs=["out"],
-        deps=["params.txt"], files={"params.txt": "1\n"},
+        tmp_path / "p",
+        stage_cmd="python -c \"raise SystemExit('the GPU caught fire')\"",
+        outs=["out"],
+        deps=["params.txt"],
+        files={"params.txt": "1\n"},
         config="tiers:\n  model: {}\n",
     )
     write(root / "tests" / "model" / "test_never.py", "def test_never():\n    raise AssertionError\n")
@@ -209,5 +229,6 @@ def test_a_failing_stage_fails_the_model_tier_with_its_last_words(tmp_path: Path
     assert finished.verdict is Verdict.FAILED
     assert finished.reason.startswith("dvc repro failed (exit")
     assert "the GPU caught fire" in " ".join(
-        line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines)
+        line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines
+    )
     assert log.results(1) == []  # the model tests never ran on a half-built pipeline

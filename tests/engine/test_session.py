@@ -61,14 +61,14 @@ def watching(root: Path, log: EventLog) -> Iterator[Session]:
         session.stop()
 
 
-SLOW_TEST = '''
+SLOW_TEST = """
 import time
 from value import VALUE
 
 def test_value():
     time.sleep({sleep})
     assert VALUE == 1
-'''
+"""
 
 
 def test_breaking_a_test_turns_the_code_tier_red_naming_it_and_fixing_it_turns_it_green(tmp_path: Path) -> None:
@@ -89,9 +89,14 @@ def test_breaking_a_test_turns_the_code_tier_red_naming_it_and_fixing_it_turns_i
 
 
 def test_an_edit_during_a_code_run_cancels_it_and_the_new_tree_gets_the_verdict(tmp_path: Path, marker: str) -> None:
-    root = make_project(tmp_path / "p", sources={"value.py": "VALUE = 1\n"},
-                        tests={"tests/test_value.py": SLOW_TEST.format(sleep=30),
-                               "conftest.py": "# puts the project root on sys.path\n"})
+    root = make_project(
+        tmp_path / "p",
+        sources={"value.py": "VALUE = 1\n"},
+        tests={
+            "tests/test_value.py": SLOW_TEST.format(sleep=30),
+            "conftest.py": "# puts the project root on sys.path\n",
+        },
+    )
     log = EventLog()
     with watching(root, log) as session:
         write(root / "value.py", "VALUE = 2\n")
@@ -117,8 +122,14 @@ STAGE = "python -c \"import time; time.sleep(3); open('out.txt', 'w').write(open
 
 @pytest.mark.slow
 def test_an_edit_during_a_model_run_marks_it_stale_and_it_runs_once_more_after(tmp_path: Path) -> None:
-    root = make_dvc_project(tmp_path / "p", stage_cmd=STAGE, deps=["input.txt"], outs=["out.txt"],
-                            files={"input.txt": "0\n"}, config="tiers:\n  model: {}\n")
+    root = make_dvc_project(
+        tmp_path / "p",
+        stage_cmd=STAGE,
+        deps=["input.txt"],
+        outs=["out.txt"],
+        files={"input.txt": "0\n"},
+        config="tiers:\n  model: {}\n",
+    )
     log = EventLog()
     with watching(root, log) as session:
         write(root / "input.txt", "1\n")
@@ -142,8 +153,10 @@ def test_an_edit_during_a_model_run_marks_it_stale_and_it_runs_once_more_after(t
 def test_a_red_code_tier_holds_the_data_tier(tmp_path: Path) -> None:
     root = make_project(
         tmp_path / "p",
-        tests={"tests/unit/test_u.py": "def test_u():\n    assert False\n",
-               "tests/data/test_d.py": "def test_d():\n    pass\n"},
+        tests={
+            "tests/unit/test_u.py": "def test_u():\n    assert False\n",
+            "tests/data/test_d.py": "def test_d():\n    pass\n",
+        },
         config="tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [tests/data]\n",
     )
     log = EventLog()
@@ -161,13 +174,13 @@ def test_a_red_code_tier_holds_the_data_tier(tmp_path: Path) -> None:
     assert log.started(Tier.DATA) == []
 
 
-HANGS = '''
+HANGS = """
 import subprocess, sys, time
 
 def test_hangs():
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     time.sleep(600)
-'''
+"""
 
 
 def test_stop_kills_the_running_tier_and_leaves_no_process(tmp_path: Path, marker: str) -> None:
@@ -186,9 +199,11 @@ def test_stop_kills_the_running_tier_and_leaves_no_process(tmp_path: Path, marke
 
 
 def test_cancel_stops_the_run_and_drops_waiting_work(tmp_path: Path, marker: str) -> None:
-    root = make_project(tmp_path / "p", tests={"tests/unit/test_hang.py": HANGS, "tests/data/test_d.py":
-                                               "def test_d():\n    pass\n"},
-                        config="tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [tests/data]\n")
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/unit/test_hang.py": HANGS, "tests/data/test_d.py": "def test_d():\n    pass\n"},
+        config="tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [tests/data]\n",
+    )
     log = EventLog()
     session = Session(load_config(root), emit=log, watch=False)
     session.start()

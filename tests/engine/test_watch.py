@@ -24,8 +24,13 @@ def git(root: Path, *args: str) -> str:
 
 
 def dvc(root: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, check=True, capture_output=True,
-                   env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
 
 
 class Recorder:
@@ -47,13 +52,15 @@ class Recorder:
     def wait_for(self, count: int) -> list[ChangeDetected]:
         with self._cond:
             assert self._cond.wait_for(lambda: len(self.changes) >= count, TIMEOUT), (
-                f"expected {count} change(s), got {self.changes}")
+                f"expected {count} change(s), got {self.changes}"
+            )
             return list(self.changes)
 
     def wait_until_path(self, path: str) -> list[ChangeDetected]:
         with self._cond:
             assert self._cond.wait_for(lambda: any(path in c.paths for c in self.changes), TIMEOUT), (
-                f"expected a change of {path}, got {self.changes}")
+                f"expected a change of {path}, got {self.changes}"
+            )
             return list(self.changes)
 
     def settle(self) -> list[ChangeDetected]:
@@ -87,8 +94,9 @@ def watch() -> Iterator[WatchFactory]:
 
     def start(root: Path, **kwargs: object) -> tuple[Watcher, Recorder]:
         recorder = Recorder()
-        watcher = Watcher(root, on_change=recorder.on_change, on_notice=recorder.on_notice,
-                          quiet_period_s=0.3, **kwargs)  # type: ignore[arg-type]
+        watcher = Watcher(
+            root, on_change=recorder.on_change, on_notice=recorder.on_notice, quiet_period_s=0.3, **kwargs
+        )  # type: ignore[arg-type]
         watcher.start()
         started.append(watcher)
         assert watcher.wait_ready(TIMEOUT)
@@ -197,8 +205,7 @@ def test_git_ignored_files_and_what_runs_write_never_count(repo: Path, watch: Wa
     assert seen.settle() == []
 
 
-def test_suppressed_paths_never_trigger_and_their_writes_become_the_baseline(
-        repo: Path, watch: WatchFactory) -> None:
+def test_suppressed_paths_never_trigger_and_their_writes_become_the_baseline(repo: Path, watch: WatchFactory) -> None:
     watcher, seen = watch(repo)
     watcher.suppress(["models/model"])
     (repo / "models" / "model").mkdir(parents=True)

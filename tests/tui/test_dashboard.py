@@ -41,31 +41,71 @@ FAILURE = (
 def script() -> list[object]:
     """A change to features.py: code tier fails, model tier trains and reaches the gates."""
     return [
-        GitState(branch="feature/scaling", head="1a2b3c4d", upstream="origin/feature/scaling", ahead=2,
-                 dirty=("src/credit/features.py",)),
-        PlanMade(plan_id=1, tiers=(Tier.CODE, Tier.MODEL), triggers=(
-            Trigger(Tier.CODE, "src/**/*.py", ("src/credit/features.py",)),
-            Trigger(Tier.MODEL, "dependency of stage train", ("src/credit/features.py",)),
-        ), stages=("train", "evaluate"), at=0.0),
+        GitState(
+            branch="feature/scaling",
+            head="1a2b3c4d",
+            upstream="origin/feature/scaling",
+            ahead=2,
+            dirty=("src/credit/features.py",),
+        ),
+        PlanMade(
+            plan_id=1,
+            tiers=(Tier.CODE, Tier.MODEL),
+            triggers=(
+                Trigger(Tier.CODE, "src/**/*.py", ("src/credit/features.py",)),
+                Trigger(Tier.MODEL, "dependency of stage train", ("src/credit/features.py",)),
+            ),
+            stages=("train", "evaluate"),
+            at=0.0,
+        ),
         TierStarted(run_id=1, tier=Tier.CODE, plan_id=1, command=("pytest", "tests/unit"), at=0.0),
         OutputLines(Tier.CODE, 1, ("tests/unit/test_features.py .F.", "tests/unit/test_model.py ....")),
-        TestResult(Tier.CODE, 1, "tests/unit/test_features.py::test_income_is_scaled", TestOutcome.FAILED, 0.01,
-                   FAILURE),
-        TierFinished(run_id=1, tier=Tier.CODE, verdict=Verdict.FAILED, duration_s=3.2, passed=35, failed=1,
-                     at=0.0),
-        TierStarted(run_id=2, tier=Tier.MODEL, plan_id=1, command=("dvc", "repro", "train", "evaluate"),
-                    mlflow_run_id="run42", at=0.0),
-        *[MetricPoint("run42", key, step, value, 0) for step in range(8)
-          for key, value in (("val_auc", 0.90 + step * 0.009), ("val_loss", 0.40 - step * 0.03))],
+        TestResult(
+            Tier.CODE, 1, "tests/unit/test_features.py::test_income_is_scaled", TestOutcome.FAILED, 0.01, FAILURE
+        ),
+        TierFinished(run_id=1, tier=Tier.CODE, verdict=Verdict.FAILED, duration_s=3.2, passed=35, failed=1, at=0.0),
+        TierStarted(
+            run_id=2,
+            tier=Tier.MODEL,
+            plan_id=1,
+            command=("dvc", "repro", "train", "evaluate"),
+            mlflow_run_id="run42",
+            at=0.0,
+        ),
+        *[
+            MetricPoint("run42", key, step, value, 0)
+            for step in range(8)
+            for key, value in (("val_auc", 0.90 + step * 0.009), ("val_loss", 0.40 - step * 0.03))
+        ],
         TierStale(Tier.MODEL, 2, 1),
-        GateReport(results=(
-            GateResult("performance", "accuracy >= 0.88", True, 0.919, 0.88, "accuracy 0.9190 >= 0.8800",
-                       metric="accuracy", baseline=0.918),
-            GateResult("regression", "auc_roc vs champion", False, 0.951, 0.964,
-                       "auc_roc 0.9510 is 0.0230 below champion 0.9740 (max 0.0100)", metric="auc_roc",
-                       baseline=0.974),
-            GateResult("latency", "p99_ms <= 50", True, 1.2, 50.0, "p99 1.20 ms <= 50 ms"),
-        ), model_uri="models/model", baseline="champion v1", at=0.0),
+        GateReport(
+            results=(
+                GateResult(
+                    "performance",
+                    "accuracy >= 0.88",
+                    True,
+                    0.919,
+                    0.88,
+                    "accuracy 0.9190 >= 0.8800",
+                    metric="accuracy",
+                    baseline=0.918,
+                ),
+                GateResult(
+                    "regression",
+                    "auc_roc vs champion",
+                    False,
+                    0.951,
+                    0.964,
+                    "auc_roc 0.9510 is 0.0230 below champion 0.9740 (max 0.0100)",
+                    metric="auc_roc",
+                    baseline=0.974,
+                ),
+                GateResult("latency", "p99_ms <= 50", True, 1.2, 50.0, "p99 1.20 ms <= 50 ms"),
+            ),
+            model_uri="models/model",
+            baseline="champion v1",
+            at=0.0,
+        ),
     ]
 
 
@@ -110,9 +150,15 @@ async def test_a_failing_code_tier_names_the_test_and_shows_its_failure(tmp_path
 async def test_a_rerun_clears_the_tiers_old_failures(tmp_path: Path) -> None:
     app = dashboard(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
-        await play(app, pilot, [*script()[:6], TierStarted(run_id=3, tier=Tier.CODE, plan_id=2),
-                                TierFinished(run_id=3, tier=Tier.CODE, verdict=Verdict.PASSED, duration_s=2.9,
-                                             passed=36)])
+        await play(
+            app,
+            pilot,
+            [
+                *script()[:6],
+                TierStarted(run_id=3, tier=Tier.CODE, plan_id=2),
+                TierFinished(run_id=3, tier=Tier.CODE, verdict=Verdict.PASSED, duration_s=2.9, passed=36),
+            ],
+        )
         assert app.query_one(FailuresPanel).border_title == "Failing tests"
         code = app.query_one(TierPanel).row(Tier.CODE)
         assert code is not None and code.status == "passed"

@@ -20,8 +20,16 @@ async def test_failures_show_their_text_and_a_rerun_of_their_tier_clears_them() 
         panel = app.query_one(FailuresPanel)
         panel.handle(TestResult(Tier.CODE, 1, "tests/unit/test_x.py::test_ok", TestOutcome.PASSED, 0.1))
         panel.handle(TestResult(Tier.CODE, 1, "tests/unit/test_x.py::test_y", TestOutcome.FAILED, 0.1, FAILURE))
-        panel.handle(TestResult(Tier.DATA, 2, "tests/data/test_d.py::test_rows", TestOutcome.ERROR, 0.1,
-                                "E   FileNotFoundError: data/raw.csv"))
+        panel.handle(
+            TestResult(
+                Tier.DATA,
+                2,
+                "tests/data/test_d.py::test_rows",
+                TestOutcome.ERROR,
+                0.1,
+                "E   FileNotFoundError: data/raw.csv",
+            )
+        )
         await pilot.pause()
         assert panel.border_title == "Failing tests (2)"
         shown = panel.text.plain

@@ -14,15 +14,29 @@ from textual.widgets import DataTable
 
 REPORT = GateReport(
     (
-        GateResult("performance", "accuracy >= 0.9500", False, 0.919, 0.95, "accuracy 0.9190 < 0.9500 (metrics.json)",
-                   metric="accuracy"),
-        GateResult("performance", "f1_score >= 0.8400", True, 0.8757, 0.84, "f1_score 0.8757 >= 0.8400",
-                   metric="f1_score"),
+        GateResult(
+            "performance",
+            "accuracy >= 0.9500",
+            False,
+            0.919,
+            0.95,
+            "accuracy 0.9190 < 0.9500 (metrics.json)",
+            metric="accuracy",
+        ),
+        GateResult(
+            "performance", "f1_score >= 0.8400", True, 0.8757, 0.84, "f1_score 0.8757 >= 0.8400", metric="f1_score"
+        ),
         GateResult("latency", "p99_ms <= 50 ms", True, 1.43, 50.0, "p99 1.43 ms <= 50 ms"),
         GateResult("size", "model size <= 50 MB", True, 0.054, 50.0, "models/model is 0.054 MB <= 50 MB"),
-        GateResult("behavioral", "pass rate >= 1.00", False, 0.9375, 1.0,
-                   "15 of 16 cases pass: rate 0.94 < 1.00; failing: rows 3",
-                   ("row 3: age=25, income=52000.0 -> expected 0, got 1",)),
+        GateResult(
+            "behavioral",
+            "pass rate >= 1.00",
+            False,
+            0.9375,
+            1.0,
+            "15 of 16 cases pass: rate 0.94 < 1.00; failing: rows 3",
+            ("row 3: age=25, income=52000.0 -> expected 0, got 1",),
+        ),
     ),
     model_uri="models/model",
     baseline="champion v1 of credit-default",
@@ -125,8 +139,7 @@ async def test_promote_asks_first_and_moves_champion_on_yes(registry_project: Pa
         await _wait_for(pilot, lambda: isinstance(app.screen, PromoteConfirmScreen))
         await pilot.press("y")
         await _wait_for(pilot, lambda: alias_state(config).champion == "2")
-        await _wait_for(pilot, lambda: any("champion moved from v1 to v2" in n.message
-                                           for n in app._notifications))
+        await _wait_for(pilot, lambda: any("champion moved from v1 to v2" in n.message for n in app._notifications))
 
 
 async def _wait_for(pilot: object, condition: object, timeout: float = 60.0) -> None:

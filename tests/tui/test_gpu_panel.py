@@ -91,8 +91,18 @@ async def test_the_model_tiers_processes_are_marked_and_others_are_not() -> None
     gpu0, train, serve, gpu1, notebook = lines
     assert gpu0.startswith("▶ 0 NVIDIA H200")  # the GPU the model tier runs on
     assert gpu1.startswith("  1 NVIDIA H200")
-    assert train.split() == ["▶", "4242", "python", "src/credit/train.py", "--mode", "quick", "30.0", "GiB",
-                             "model", "tier"]
+    assert train.split() == [
+        "▶",
+        "4242",
+        "python",
+        "src/credit/train.py",
+        "--mode",
+        "quick",
+        "30.0",
+        "GiB",
+        "model",
+        "tier",
+    ]
     assert serve.split()[:3] == ["3170", "python", "serve.py"]
     assert "model tier" not in serve and "▶" not in serve
     assert "▶" not in notebook and "model tier" not in notebook

@@ -16,10 +16,26 @@ REPORT = GateReport(
     (
         GateResult("performance", "accuracy >= 0.8800", True, 0.919, 0.88, "ok", metric="accuracy"),
         GateResult("performance", "f1_score >= 0.8400", True, 0.8757, 0.84, "ok", metric="f1_score"),
-        GateResult("regression", "accuracy drop vs baseline <= 0.0100", False, 0.89, 0.909, "worse",
-                   metric="accuracy", baseline=0.919),
-        GateResult("regression", "f1_score drop vs baseline <= 0.0100", True, 0.8757, 0.8657, "ok",
-                   metric="f1_score", baseline=0.8757),
+        GateResult(
+            "regression",
+            "accuracy drop vs baseline <= 0.0100",
+            False,
+            0.89,
+            0.909,
+            "worse",
+            metric="accuracy",
+            baseline=0.919,
+        ),
+        GateResult(
+            "regression",
+            "f1_score drop vs baseline <= 0.0100",
+            True,
+            0.8757,
+            0.8657,
+            "ok",
+            metric="f1_score",
+            baseline=0.8757,
+        ),
         GateResult("size", "model size <= 50 MB", True, 0.05, 50.0, "ok"),
     ),
     model_uri="models/model",
@@ -91,8 +107,9 @@ async def test_an_unreachable_store_is_said_on_the_panel_and_cleared_when_it_is_
     app = MetricsHost([TierStarted(1, Tier.MODEL, 1, mlflow_run_id=RUN)])
     async with app.run_test(size=(120, 36)) as pilot:
         panel = app.query_one(MetricsPanel)
-        panel.on_engine_event(Notice("warning", "MLflow tracking store unreachable: cannot connect to 127.0.0.1:5000",
-                                     "metrics"))
+        panel.on_engine_event(
+            Notice("warning", "MLflow tracking store unreachable: cannot connect to 127.0.0.1:5000", "metrics")
+        )
         await pilot.pause()
         assert status(app) == "⚠ MLflow tracking store unreachable: cannot connect to 127.0.0.1:5000"
         panel.on_engine_event(Notice("warning", "polling fallback", "watch"))  # not this panel's
@@ -104,7 +121,9 @@ async def test_an_unreachable_store_is_said_on_the_panel_and_cleared_when_it_is_
 def test_comparison_rows_pair_candidate_and_baseline() -> None:
     rows = comparison_rows(REPORT)
     assert [(r.metric, r.candidate, r.baseline, r.passed) for r in rows] == [
-        ("accuracy", 0.89, 0.919, False), ("f1_score", 0.8757, 0.8757, True)]
+        ("accuracy", 0.89, 0.919, False),
+        ("f1_score", 0.8757, 0.8757, True),
+    ]
     assert rows[0].delta is not None and round(rows[0].delta, 4) == -0.029
 
 
@@ -116,9 +135,11 @@ async def test_the_comparison_table_shows_deltas() -> None:
         console.print(app.query_one("#metrics-comparison", Static).content)
         lines = [line.split() for line in console.export_text().splitlines() if line.strip()]
         assert lines[0] == ["candidate", "vs", "champion", "v1", "of", "credit-default"]
-        assert lines[1:] == [["metric", "candidate", "baseline", "delta"],
-                             ["accuracy", "0.8900", "0.9190", "-0.0290"],
-                             ["f1_score", "0.8757", "0.8757", "+0.0000"]]
+        assert lines[1:] == [
+            ["metric", "candidate", "baseline", "delta"],
+            ["accuracy", "0.8900", "0.9190", "-0.0290"],
+            ["f1_score", "0.8757", "0.8757", "+0.0000"],
+        ]
 
 
 def _snapshot_app() -> MetricsHost:

@@ -80,7 +80,9 @@ class FailuresPanel(VerticalScroll):
         for tier, results in failures.items():
             for result in results:
                 parts.append(Text.assemble(("✖ ", "bold red"), (f"{tier.value} ", "dim"), (result.nodeid, "bold")))
-                parts.extend(Text(f"  {line}", style="red" if line.startswith("E ") else "dim")
-                             for line in failure_excerpt(result.longrepr))
+                parts.extend(
+                    Text(f"  {line}", style="red" if line.startswith("E ") else "dim")
+                    for line in failure_excerpt(result.longrepr)
+                )
         self.text = Text("\n").join(parts)
         body.update(self.text)

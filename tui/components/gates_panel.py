@@ -77,8 +77,14 @@ class GatesPanel(Vertical):
             self.text = text
             self.ok = ok
 
-    def __init__(self, config: Config | None = None, *, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.config = config
         """For promotion: the project's MLflow store and model name; None disables `p`."""
@@ -105,8 +111,13 @@ class GatesPanel(Vertical):
         for r in self._rows:
             mark = Text("✓", style="bold green") if r.passed else Text("✗", style="bold red")
             style = "" if r.passed else "red"
-            table.add_row(mark, Text(r.gate, style=style), Text(r.check, style=style),
-                          Text(format_value(r, r.value), style=style), format_value(r, r.threshold))
+            table.add_row(
+                mark,
+                Text(r.gate, style=style),
+                Text(r.check, style=style),
+                Text(format_value(r, r.value), style=style),
+                format_value(r, r.threshold),
+            )
         failed = sum(not r.passed for r in report.results)
         if report.passed:
             summary = Text(f"✓ all {len(report.results)} gates pass", style="bold green")

@@ -220,7 +220,11 @@ class MetricsPanel(Vertical):
         for row in self.rows:
             delta = "—" if row.delta is None else f"{row.delta:+.4f}"
             style = "" if row.passed else "bold red"
-            table.add_row(Text(row.metric, style=style), _fmt(row.candidate), _fmt(row.baseline),
-                          Text(delta, style="red" if not row.passed else ("green" if (row.delta or 0) >= 0 else "")))
+            table.add_row(
+                Text(row.metric, style=style),
+                _fmt(row.candidate),
+                _fmt(row.baseline),
+                Text(delta, style="red" if not row.passed else ("green" if (row.delta or 0) >= 0 else "")),
+            )
         title = Text(f"candidate vs {self.baseline_label or 'no baseline'}", style="bold")
         self.query_one("#metrics-comparison", Static).update(Group(title, table) if self.rows else "")

@@ -34,8 +34,9 @@ class OutputLog(RichLog):
     """Lines kept; a long training log does not grow memory without bound."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(max_lines=self.MAX_LINES, wrap=False, markup=False, highlight=False,
-                         name=name, id=id, classes=classes)
+        super().__init__(
+            max_lines=self.MAX_LINES, wrap=False, markup=False, highlight=False, name=name, id=id, classes=classes
+        )
         self.border_title = "Output"
         self.running: set[str] = set()
 
@@ -50,8 +51,9 @@ class OutputLog(RichLog):
             self.write(f"── {event.tier.value} tier (run {event.run_id}) ── {command}".rstrip())
             self._title()
         elif isinstance(event, OutputLines):
-            self.write("\n".join(f"[{event.tier.value}] {line}" if len(self.running) > 1 else line
-                                 for line in event.lines))
+            self.write(
+                "\n".join(f"[{event.tier.value}] {line}" if len(self.running) > 1 else line for line in event.lines)
+            )
         elif isinstance(event, TierFinished):
             self.running.discard(event.tier.value)
             reason = f": {event.reason}" if event.reason else ""

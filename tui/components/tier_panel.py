@@ -92,8 +92,9 @@ class TierPanel(Widget):
             self._update(event.tier, status="running", stale=0, reason="", duration_s=None)
         elif isinstance(event, TierFinished):
             counts = f"{event.passed} passed, {event.failed} failed" if (event.passed or event.failed) else ""
-            self._update(event.tier, status=event.verdict.value, duration_s=event.duration_s, counts=counts,
-                         reason=event.reason)
+            self._update(
+                event.tier, status=event.verdict.value, duration_s=event.duration_s, counts=counts, reason=event.reason
+            )
         elif isinstance(event, TierStale):
             self._update(event.tier, stale=event.changes_since_start)
 

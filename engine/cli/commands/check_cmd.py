@@ -12,15 +12,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
     parser.add_argument("--full", action="store_true", help="train in full mode rather than quick")
     parser.add_argument("--json", action="store_true", help="print the events as JSON lines")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also print the tiers' output and every test (human form only)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the tiers' output and every test (human form only)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci.engine.run.interrupts import exit_on_signals
     from mlci.engine.cli.printer import HumanPrinter, JsonPrinter, print_summary
     from mlci.engine.config.loader import load_config
     from mlci.engine.loop.check import run_check
+    from mlci.engine.run.interrupts import exit_on_signals
 
     config = load_config(Path(args.path))
     printer = JsonPrinter() if args.json else HumanPrinter(verbose=args.verbose)

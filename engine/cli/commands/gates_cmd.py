@@ -19,8 +19,12 @@ __all__ = ["add_arguments", "format_report", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
     parser.add_argument("--json", action="store_true", help="print the gate report as JSON")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="the candidate MLflow model directory (default: inferred from dvc.yaml)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="the candidate MLflow model directory (default: inferred from dvc.yaml)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
 
 
@@ -28,13 +32,16 @@ def format_report(report: Any) -> list[str]:
     """The gate table as plain text lines, failing gates first."""
     ordered = sorted(report.results, key=lambda r: r.passed)
     width = max((len(r.check) for r in ordered), default=10)
-    lines = [f"candidate: {report.model_uri or '(none)'}" + (f"    baseline: {report.baseline}" if report.baseline
-                                                            else "")]
+    lines = [
+        f"candidate: {report.model_uri or '(none)'}" + (f"    baseline: {report.baseline}" if report.baseline else "")
+    ]
     for r in ordered:
         lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.gate:<11} {r.check:<{width}}  {r.reason}")
     failed = sum(not r.passed for r in report.results)
-    lines.append(f"{len(report.results) - failed} of {len(report.results)} gates pass"
-                 + ("" if report.passed else f", {failed} fail"))
+    lines.append(
+        f"{len(report.results) - failed} of {len(report.results)} gates pass"
+        + ("" if report.passed else f", {failed} fail")
+    )
     return lines
 
 

@@ -43,9 +43,7 @@ def _lines(sample: GpuSample) -> list[str]:
         )
         for p in d.processes:
             mine = "  (model tier)" if p.ours else ""
-            lines.append(
-                f"  pid {p.pid}  {p.name or '?'}  {_figure(p.used_memory_mib, '{:.0f} MiB')}{mine}"
-            )
+            lines.append(f"  pid {p.pid}  {p.name or '?'}  {_figure(p.used_memory_mib, '{:.0f} MiB')}{mine}")
         if not d.processes:
             lines.append("  no compute processes")
     return lines

@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(Path(args.path), with_gates=False)
     state = alias_state(config)
     if state.challenger is None:
-        raise MlciError(f"nothing to promote: registered model {state.name!r} has no challenger "
-                        f"(a model tier run whose gates all pass sets it)")
+        raise MlciError(
+            f"nothing to promote: registered model {state.name!r} has no challenger "
+            f"(a model tier run whose gates all pass sets it)"
+        )
     if state.champion == state.challenger:
         print(f"{state.name} v{state.challenger} is already champion")
         return 0

@@ -84,8 +84,8 @@ def _default_remote(root: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci.engine.run.interrupts import exit_on_signals
     from mlci.engine.git.push import plan_push, push_branch
+    from mlci.engine.run.interrupts import exit_on_signals
 
     root = Path(args.path).resolve()
     remote = args.remote or _default_remote(root)

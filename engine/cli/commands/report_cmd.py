@@ -21,15 +21,30 @@ DEFAULT_OUTPUT = ".mlci/report/report.md"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
-    parser.add_argument("--output", "-o", type=Path, default=None,
-                        help=f"the Markdown file to write (default: {DEFAULT_OUTPUT} in the project)")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        help=f"the Markdown file to write (default: {DEFAULT_OUTPUT} in the project)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    parser.add_argument("--gates", type=Path, default=None, metavar="FILE",
-                        help="reuse a gate report saved by `mlci gates --json` instead of evaluating the gates again")
-    parser.add_argument("--run-id", default=None,
-                        help="the MLflow run whose training curves to plot (default: the candidate's run)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="the candidate MLflow model directory (default: inferred from dvc.yaml)")
+    parser.add_argument(
+        "--gates",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="reuse a gate report saved by `mlci gates --json` instead of evaluating the gates again",
+    )
+    parser.add_argument(
+        "--run-id", default=None, help="the MLflow run whose training curves to plot (default: the candidate's run)"
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="the candidate MLflow model directory (default: inferred from dvc.yaml)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(f"{PROGRESS_PREFIX}{line}", file=sys.stderr, flush=True)
 
-    report = build_report(config, output, model_path=args.model, run_id=args.run_id, gates_json=args.gates,
-                          emit_progress=progress)
+    report = build_report(
+        config, output, model_path=args.model, run_id=args.run_id, gates_json=args.gates, emit_progress=progress
+    )
     write_report(report, output)
     if args.json:
         print(json.dumps(report_json(report, output), indent=2))

@@ -13,17 +13,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tier", choices=("code", "data", "model"), help="run only this tier")
     parser.add_argument("--full", action="store_true", help="train in full mode (the model tier; default quick)")
     parser.add_argument("--json", action="store_true", help="print the events as JSON lines")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also print the tiers' output and every test (human form only)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the tiers' output and every test (human form only)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci.engine.run.interrupts import exit_on_signals
     from mlci.engine.cli.printer import HumanPrinter, JsonPrinter, print_summary
     from mlci.engine.config.loader import ensure_tier, load_config
     from mlci.engine.errors import MlciError
     from mlci.engine.events import Tier
     from mlci.engine.loop.check import run_tiers
+    from mlci.engine.run.interrupts import exit_on_signals
 
     config = load_config(Path(args.path))
     tiers = None

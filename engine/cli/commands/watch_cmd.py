@@ -12,18 +12,19 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
     parser.add_argument("--json", action="store_true", help="print the events as JSON lines")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also print the tiers' output and every test (human form only)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the tiers' output and every test (human form only)"
+    )
     parser.add_argument("--poll", action="store_true", help="poll the tree rather than use inotify")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlci.engine.run.interrupts import exit_on_signals, shielded
     from mlci.engine.cli.printer import HumanPrinter, JsonPrinter
     from mlci.engine.config.loader import load_config
     from mlci.engine.errors import MlciError
     from mlci.engine.git.state import find_git_dir
     from mlci.engine.loop.session import Session
+    from mlci.engine.run.interrupts import exit_on_signals, shielded
 
     config = load_config(Path(args.path))
     if find_git_dir(config.root) is None:

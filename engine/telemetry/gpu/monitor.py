@@ -27,9 +27,7 @@ class GpuMonitor:
     when the monitor stops.
     """
 
-    def __init__(
-        self, sampler: GpuSampler, emit: Callable[[GpuSample], None], *, interval_s: float = 1.0
-    ) -> None:
+    def __init__(self, sampler: GpuSampler, emit: Callable[[GpuSample], None], *, interval_s: float = 1.0) -> None:
         self._sampler = sampler
         self._emit = emit
         self._interval_s = interval_s

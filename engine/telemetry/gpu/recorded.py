@@ -36,7 +36,7 @@ def load_recording(path: Path) -> tuple[GpuSample, ...]:
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(path, number, f"not a GpuSample event: {exc}") from exc
         if not isinstance(event, GpuSample):
-            raise ConfigError(path, number, "not a GpuSample event (expected \"type\": \"GpuSample\")")
+            raise ConfigError(path, number, 'not a GpuSample event (expected "type": "GpuSample")')
         samples.append(event)
     if not samples:
         raise ConfigError(path, None, "the GPU recording has no samples")
