@@ -50,7 +50,7 @@ def _copy_ignore(source: Path) -> Callable[[str, list[str]], set[str]]:
 def sample_project_source() -> Path:
     """The `sample_project/` this checkout ships (overridable with MLCI_SAMPLE_PROJECT)."""
     override = os.environ.get("MLCI_SAMPLE_PROJECT")
-    source = Path(override) if override else Path(__file__).resolve().parent.parent / "sample_project"
+    source = Path(override) if override else Path(__file__).resolve().parents[2] / "sample_project"
     if not (source / "dvc.yaml").is_file():
         raise MlciError(f"no sample project at {source} (set MLCI_SAMPLE_PROJECT to its path)")
     return source
