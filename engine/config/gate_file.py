@@ -18,7 +18,6 @@ Evaluating the gates is `gates`' job; this module only says what they are.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,18 +129,7 @@ class GateSpec:
 def _number(
     node: Node, what: str, *, low: float | None = None, high: float | None = None, low_open: bool = False
 ) -> float:
-    value = node.value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise node.error(f"{what} must be a number, got {type_name(value)}")
-    number = float(value)
-    if math.isnan(number) or math.isinf(number):
-        raise node.error(f"{what} must be a finite number, got {value}")
-    if low is not None and (number < low or (low_open and number == low)):
-        bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
-        raise node.error(f"{what} is out of range: {value} (must be {bound})")
-    if high is not None and number > high:
-        raise node.error(f"{what} is out of range: {value} (must be at most {high:g})")
-    return number
+    return node.number(what, low=low, high=high, low_open=low_open)
 
 
 def _performance(node: Node) -> tuple[MetricThreshold, ...]:

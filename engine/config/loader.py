@@ -15,11 +15,13 @@ layout, or a built-in "default") so `mlci config` can say so, and so can an erro
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlci.engine.config.gate_file import GateSpec, load_gate_spec
+from mlci.engine.config.patterns import PatternSet
 from mlci.engine.config.yaml_nodes import Node, load_toml_table, load_yaml, type_name
 from mlci.engine.errors import ConfigError
 from mlci.engine.events import TIER_ORDER, Tier
@@ -31,6 +33,8 @@ GATE_FILE = "model_gates.yaml"
 
 DEFAULT_TIMEOUTS: dict[Tier, float] = {Tier.CODE: 300.0, Tier.DATA: 1800.0, Tier.MODEL: 7200.0}
 """Per-tier timeouts in seconds: a hung test is killed, with its process group, at these."""
+MAX_TIMEOUT_S = 366 * 24 * 3600.0
+"""The longest timeout a tier may have (a year): beyond it, waits overflow the platform's timers."""
 
 DATA_TRIGGERS = ("**/*.dvc", "dvc.lock")
 """The data tier also runs when a DVC-tracked output's content changes (found by the planner)."""
@@ -132,6 +136,15 @@ def _str_list(node: Node, what: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _check_patterns(node: Node, what: str) -> None:
+    """Trigger patterns compile at load time, so a bad one names its line instead of failing the first plan."""
+    for item in node.value if isinstance(node.value, list) else [node]:
+        try:
+            PatternSet([item.value])
+        except re.error as exc:
+            raise item.error(f"{what}: {item.value!r} is not a valid pattern ({exc.msg})") from None
+
+
 def _string(node: Node, what: str) -> str:
     if not isinstance(node.value, str) or not node.value:
         raise node.error(f"{what} must be a non-empty string, got {type_name(node.value)}")
@@ -186,14 +199,11 @@ def _tier_from_node(
     for key, child in fields.items():
         what = f"tiers.{tier.value}.{key}"
         if key == "timeout":
-            v = child.value
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise child.error(f"{what} must be a number of seconds, got {type_name(v)}")
-            if v <= 0:
-                raise child.error(f"{what} is out of range: {v} (must be more than 0 seconds)")
-            values[key] = float(v)
+            values[key] = child.number(what, low=0.0, low_open=True, high=MAX_TIMEOUT_S, unit="seconds")
         else:
             values[key] = _str_list(child, what)
+            if key == "triggers":
+                _check_patterns(child, what)
         origins[what] = Origin("written", _where(child, root))
     return TierConfig(tier, **values)
 

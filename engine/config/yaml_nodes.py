@@ -3,10 +3,18 @@
 PyYAML's composed node tree keeps marks but is awkward to validate; `Node` is a thin,
 typed view of it: a value plus the 1-based line it started on. Validators in `config`
 and `gatespec` walk these nodes and raise `ConfigError(path, node.line, ...)`.
+
+Reading fails closed, fast, and in bounded memory: a config file is small, so a file over
+`MAX_FILE_BYTES`, more than `MAX_VALUES` values once aliases are expanded (the "billion
+laughs" alias bomb), nesting deeper than `MAX_DEPTH`, bytes that are not UTF-8, a value
+Python cannot build (a 5000-digit integer, 30 February) or a number that is not finite
+where one is expected: each is one `ConfigError` naming the file and line, never a hang or
+a traceback. Aliases are counted while the document is composed, before anything expands.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Collection, Iterator
@@ -17,7 +25,16 @@ from typing import Any
 import yaml
 from mlci.engine.errors import ConfigError
 
-__all__ = ["Node", "load_toml_table", "load_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "Node", "load_toml_table", "load_yaml", "read_text"]
+
+MAX_FILE_BYTES = 1 << 20
+"""A config or gate file is a few hundred bytes; a megabyte is not one, and is refused unread."""
+MAX_VALUES = 10_000
+"""Values in a document once every alias is expanded (the sample project's files have about 60)."""
+MAX_DEPTH = 64
+"""How deeply mappings and lists may nest (PyYAML composes recursively)."""
+_SHOWN_CHARS = 40
+"""How much of an unreadable value an error quotes."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,39 @@ class Node:
     def items(self) -> Iterator[tuple[str, Node]]:
         yield from self.mapping("value").items()
 
+    def number(
+        self,
+        what: str,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        integer: bool = False,
+        unit: str = "",
+    ) -> float:
+        """This value as a finite number within the bounds: NaN, infinity and overflow fail here, at its line.
+
+        Args:
+            integer: Only a whole number will do (a count, a size in rows).
+            unit: What the number counts ("seconds"), for the error line.
+        """
+        value = self.value
+        if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+            kind = ("a whole number" if integer else "a number") + (f" of {unit}" if unit else "")
+            raise self.error(f"{what} must be {kind}, got {type_name(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            raise self.error(f"{what} is out of range: {_shown(value)} (too large)") from None
+        if math.isnan(number) or math.isinf(number):
+            raise self.error(f"{what} must be a finite number, got {value}")
+        if low is not None and (number < low or (low_open and number == low)):
+            bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
+            raise self.error(f"{what} is out of range: {_shown(value)} (must be {bound})")
+        if high is not None and number > high:
+            raise self.error(f"{what} is out of range: {_shown(value)} (must be at most {high:g})")
+        return number
+
     def plain(self) -> Any:
         """The value with all nodes stripped, for printing."""
         if isinstance(self.value, dict):
@@ -76,12 +126,115 @@ def type_name(value: Any) -> str:
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int | float):
-        return f"a number ({value})"
-    return f"a string ({value!r})"
+        return f"a number ({_shown(value)})"
+    return f"a string ({_shown(value)})"
+
+
+def _shown(value: Any) -> str:
+    """A value for an error line: repr'd (so one line), and cut short."""
+    text = repr(value) if isinstance(value, str) else str(value) if isinstance(value, float) else _int_text(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
+def _int_text(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:  # str() of a huge int is slow, or refused
+        return f"a {len(hex(value)) - 2}-hex-digit integer"
+    return repr(value)
+
+
+def read_text(path: Path) -> str:
+    """A config file's text: a missing file, one too large or bytes that are not UTF-8 name the file (and line)."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(path, None, f"too large for a config file (more than {MAX_FILE_BYTES} bytes)")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(path, line, f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys, which PyYAML silently overwrites."""
+    """SafeLoader that counts what it composes, so an alias bomb fails before anything expands.
+
+    PyYAML composes an alias as a second reference to the anchored node, so the tree it
+    returns is small; it is every walk over it (ours, or constructing Python values) that
+    expands `2**N` copies. Each node composed counts one value, each alias counts the
+    expanded size of what it names (memoised per node, so counting is linear in the text).
+    """
+
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__(text)
+        self._path = path
+        self._values = 0
+        self._depth = 0
+        self._sizes: dict[int, int] = {}
+        self._open_anchors: set[str] = set()
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, yaml.AliasEvent):
+            anchor = str(event.anchor)
+            if anchor in self._open_anchors:
+                raise ConfigError(self._path, line, f"invalid YAML: alias *{anchor} is inside the value it names")
+            if anchor in self.anchors:
+                self._count(self._expanded_size(self.anchors[anchor]), line)
+            return super().compose_node(parent, index)
+        self._count(1, line)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise ConfigError(self._path, line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
+        opened: str | None = getattr(event, "anchor", None)
+        if opened is not None:
+            self._open_anchors.add(opened)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            if opened is not None:
+                self._open_anchors.discard(opened)
+
+    def _count(self, values: int, line: int | None) -> None:
+        self._values += values
+        if self._values > MAX_VALUES:
+            raise ConfigError(
+                self._path, line, f"invalid YAML: more than {MAX_VALUES} values once aliases are expanded (alias bomb?)"
+            )
+
+    def _expanded_size(self, node: yaml.Node) -> int:
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            size += sum(self._expanded_size(k) + self._expanded_size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size += sum(self._expanded_size(item) for item in node.value)
+        # Capped: an anchor's size only matters up to the budget, and the cap keeps the integers small.
+        self._sizes[id(node)] = size = min(size, MAX_VALUES + 1)
+        return size
+
+    def construct_scalar_value(self, node: yaml.Node, path: Path) -> Any:
+        """The Python value of a scalar; one PyYAML cannot build (30 February, 5000 digits) is a ConfigError."""
+        try:
+            return self.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # PyYAML's constructors fail in many ways (`!!float ''` is an IndexError)
+            line = node.start_mark.line + 1
+            if "integer string conversion" in str(exc):  # Python's 4300-digit limit on int()
+                raise ConfigError(path, line, "a number too long to read") from None
+            shown = _shown(str(node.value))
+            raise ConfigError(path, line, f"cannot read the value {shown}: {_one_line(str(exc))}") from None
 
 
 def _convert(node: yaml.Node, path: Path, loader: _Loader) -> Node:
@@ -89,27 +242,28 @@ def _convert(node: yaml.Node, path: Path, loader: _Loader) -> Node:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Node] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(path, key_line, "a key must be a string, not a mapping or a list")
+            key = loader.construct_scalar_value(key_node, path)
             if not isinstance(key, str):
-                raise ConfigError(path, key_node.start_mark.line + 1, f"key {key!r} must be a string")
+                raise ConfigError(path, key_line, f"key {_shown(key)} must be a string")
             if key in out:
-                raise ConfigError(path, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+                raise ConfigError(path, key_line, f"duplicate key {_shown(key)}")
             value = _convert(value_node, path, loader)
-            out[key] = Node(value.value, path, value.line, key_node.start_mark.line + 1)
+            out[key] = Node(value.value, path, value.line, key_line)
         return Node(out, path, line)
     if isinstance(node, yaml.SequenceNode):
         return Node([_convert(item, path, loader) for item in node.value], path, line)
-    return Node(loader.construct_object(node, deep=True), path, line)
+    return Node(loader.construct_scalar_value(node, path), path, line)
 
 
 def load_yaml(path: Path) -> Node:
-    """Parse a YAML file into line-aware nodes; a syntax error names its line."""
+    """Parse a YAML file into line-aware nodes; every way it can be wrong is a ConfigError with its line."""
+    text = read_text(path)
+    loader: _Loader | None = None
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    loader = _Loader(text)
-    try:
+        loader = _Loader(text, path)  # PyYAML's reader checks every character here
         root = loader.get_single_node()
         if root is None:
             return Node({}, path, 1)
@@ -118,11 +272,16 @@ def load_yaml(path: Path) -> Node:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(path, line, f"invalid YAML: {problem}") from None
+        raise ConfigError(path, line, f"invalid YAML: {_one_line(problem)}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise ConfigError(path, line, f"invalid YAML: {exc.reason} (U+{char:04X})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(path, None, f"invalid YAML: {exc}") from None
+        raise ConfigError(path, None, f"invalid YAML: {_one_line(str(exc))}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _toml_nodes(value: Any, path: Path, lines: list[str], key: str, fallback: int) -> Node:
@@ -151,12 +310,17 @@ def _find_key_line(lines: list[str], key: str, fallback: int) -> int:
 
 def load_toml_table(path: Path, dotted: str) -> Node | None:
     """The `[tool.x]` table of a TOML file as line-aware nodes, or None when absent."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(path, int(match.group(1)) if match else None, f"invalid TOML: {exc}") from None
+        line = int(match.group(1)) if match else None
+        raise ConfigError(path, line, f"invalid TOML: {_one_line(str(exc))}") from None
+    except ValueError:  # not a TOMLDecodeError: Python refuses an integer of more than 4300 digits
+        long_number = re.search(r"[0-9_]{4000,}", text)
+        line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
+        raise ConfigError(path, line, "invalid TOML: a number too long to read") from None
     table: Any = data
     for part in dotted.split("."):
         if not isinstance(table, dict) or part not in table:
