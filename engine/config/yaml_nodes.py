@@ -203,6 +203,12 @@ class _Loader(yaml.SafeLoader):
             if opened is not None:
                 self._open_anchors.discard(opened)
 
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:
+        # Refused as the scanner meets it: past this point PyYAML's simple-key lookahead turns quadratic.
+        if self.flow_level >= MAX_DEPTH:
+            raise ConfigError(self._path, self.line + 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
+        super().fetch_flow_collection_start(TokenClass)
+
     def _count(self, values: int, line: int | None) -> None:
         self._values += values
         if self._values > MAX_VALUES:
