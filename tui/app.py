@@ -9,9 +9,8 @@ engine in worker threads, after the first frame is painted.
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from mlci.engine.events import GitState, GpuSample, Notice, Tier
 from mlci.tui.components.ci_panel import CiPanel
@@ -23,23 +22,50 @@ from mlci.tui.components.gpu_tier_line import GpuTierLine
 from mlci.tui.components.metrics_panel import MetricsPanel
 from mlci.tui.components.output_log import OutputLog
 from mlci.tui.components.tier_panel import TierPanel
+from mlci.tui.components.tier_strip import TierStrip
+from mlci.tui.screens.help_screen import HelpScreen
 from mlci.tui.screens.push_confirm_screen import PushConfirmScreen, PushDecision
+from mlci.tui.settings import load_theme, save_theme
+from mlci.tui.themes import HIGH_CONTRAST
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer
+from textual.widget import Widget
+from textual.widgets import Footer, Tab, Tabs
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from mlci.engine.config.loader import Config
     from mlci.engine.events import Event
     from mlci.engine.loop.session import Session
+    from textual.screen import Screen
 
 __all__ = ["HEAVY_MODULES", "EngineEvent", "MlciApp"]
 
+PANELS = (
+    ("tiers", "Tiers"),
+    ("output", "Output"),
+    ("gates", "Gates"),
+    ("metrics", "Metrics"),
+    ("gpu", "GPU"),
+    ("ci", "Push & CI"),
+)
+"""The panels of the narrow layout, in the order of their number keys (1-6) and tabs."""
+
 HEAVY_MODULES = ("mlflow", "dvc", "torch", "sklearn", "pandas", "git")
 """Libraries that cost 0.1 to 2.7 s to import: none may be loaded before the first frame."""
+
+
+_W = TypeVar("_W", bound=Widget)
+
+
+def _panel(widget: _W) -> _W:
+    """Mark a widget as one of the panels the narrow layout shows one at a time."""
+    widget.add_class("panel")
+    return widget
 
 
 class EngineEvent(Message):
@@ -62,14 +88,19 @@ class MlciApp(App[int]):
     | `g` | Details of the gates (failing first). |
     | `P` | Promote the challenger model to champion (asks first). |
     | `p` | Push the branch: shows what will be pushed, asks, runs the check, pushes, follows CI. |
+    | `1`-`6` | Narrow screens: show the tiers, output, gates, metrics, GPU, or push and CI panel. |
+    | `?` | Every key of this screen. |
+    | `ctrl+p` | The command palette: every action, and the themes. |
     | `q` | Quit (stops every run, leaves no process behind). |
+
+    Clicking a tier's line reruns that tier.
     """
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
     """Absolute, so that subclasses defined elsewhere (tests) find it too."""
     TITLE = "mlci"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
-    """Below 150 columns the three columns share the width evenly (see app.tcss)."""
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
+    """Three columns from 150, two from 100, one panel at a time below (see app.tcss)."""
     AUTO_FOCUS = None
     """Keys go to the app's bindings; panels take focus only when clicked."""
 
@@ -83,7 +114,9 @@ class MlciApp(App[int]):
         Binding("g", "gate_details", "Gates"),
         Binding("P", "promote", "Promote", show=False),
         Binding("p", "push", "Push"),
+        Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        *(Binding(str(n), f"show_panel('{panel}')", title, show=False) for n, (panel, title) in enumerate(PANELS, 1)),
     ]
 
     def __init__(self, config: Config, *, start_engine: bool = True) -> None:
@@ -95,29 +128,41 @@ class MlciApp(App[int]):
         self.session: Session | None = None
         self.heavy_at_first_paint: tuple[str, ...] | None = None
         """Which of HEAVY_MODULES were imported when the first frame was painted (for tests)."""
-        self._ci_stop = threading.Event()
-        """Set on quit: ends the CI follower's wait between polls (thread workers cannot be cancelled)."""
 
     def compose(self) -> ComposeResult:
         header = GitHeader(id="git-header")
         header.project = self.project_name
         yield header
+        yield TierStrip(id="tier-strip")
+        yield Tabs(
+            *(Tab(f"{n} {title}", id=f"tab-{panel}") for n, (panel, title) in enumerate(PANELS, 1)), id="panel-tabs"
+        )
+        # The nesting lets app.tcss turn three columns into two, or into one panel at a time.
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield TierPanel(tuple(self.config.tiers), id="tiers")
-                yield FailuresPanel(id="failures")
-            with Vertical(id="center"):
-                yield OutputLog(id="output")
-                yield GatesPanel(self.config, id="gates")
-            with Vertical(id="right"):
-                yield MetricsPanel(id="metrics")
-                yield GpuTierLine(id="gpu-tier")
-                yield GpuPanel(id="gpu")
-                yield CiPanel(id="ci")
+                yield _panel(TierPanel(tuple(self.config.tiers), id="tiers"))
+                yield _panel(FailuresPanel(id="failures"))
+            with Container(id="rest"):
+                with Vertical(id="center"):
+                    yield _panel(OutputLog(id="output"))
+                    yield _panel(GatesPanel(self.config, id="gates"))
+                with Container(id="right"):
+                    with Vertical(id="metrics-box"):
+                        yield _panel(MetricsPanel(id="metrics"))
+                        yield GpuTierLine(id="gpu-tier")
+                    with Vertical(id="hw"):
+                        yield _panel(GpuPanel(id="gpu"))
+                        yield _panel(CiPanel(id="ci"))
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = f"mlci · {self.project_name}"
+        self.register_theme(HIGH_CONTRAST)
+        remembered = load_theme()
+        if remembered in self.available_themes:
+            self.theme = remembered
+        self.theme_changed_signal.subscribe(self, lambda theme: save_theme(theme.name))
+        self.action_show_panel("tiers")
         # The engine (and with it dvc, mlflow, ...) starts only once the first frame is up.
         self.call_after_refresh(self._after_first_paint)
 
@@ -135,14 +180,17 @@ class MlciApp(App[int]):
 
     @work(thread=True, exclusive=True, group="session")
     def start_session(self) -> None:
+        from mlci.engine.loop.initial_run import TreeProofs
         from mlci.engine.loop.session import Session
 
-        session = Session(self.config, emit=self.post_engine_event, gpu=True)
+        proofs = TreeProofs(self.config)
+        emit = proofs.recording(self.post_engine_event)
+        session = Session(self.config, emit=emit, gpu=True, warm_runner=True)
         self.session = session
         session.start()
+        proofs.initial_run(session.request, self.post_engine_event)  # a verdict at once, unless proven green
 
     def on_unmount(self) -> None:
-        self._ci_stop.set()
         if self.session is not None:
             self.session.stop()
 
@@ -155,13 +203,15 @@ class MlciApp(App[int]):
             self.query_one(GpuPanel).update_sample(event)
             tier_line = self.query_one(GpuTierLine)
             tier_line.update_sample(event)
-            tier_line.display = bool(event.devices)  # with no GPU, the panel's one line says so
+            tier_line.set_class(not event.devices, "-no-gpu")  # with no GPU, the panel's one line says so
             return
         if isinstance(event, Notice) and event.source == "watch":
             self.query_one(GitHeader).note = event.text
         if isinstance(event, Notice) and event.level in ("warning", "error") and event.source not in ("metrics",):
             self.notify(event.text, severity="warning" if event.level == "warning" else "error", timeout=8)
-        self.query_one(TierPanel).handle(event)
+        tiers = self.query_one(TierPanel)
+        tiers.handle(event)
+        self.query_one(TierStrip).rows = tiers.rows
         self.query_one(OutputLog).handle(event)
         self.query_one(FailuresPanel).handle(event)
         self.query_one(MetricsPanel).on_engine_event(event)
@@ -203,6 +253,44 @@ class MlciApp(App[int]):
             return
         self._request((Tier.MODEL,), full=True, reason="full training (key f)")
 
+    def on_tier_panel_rerun_requested(self, message: TierPanel.RerunRequested) -> None:
+        self.action_run_tier(message.tier.value)
+
+    def action_help(self) -> None:
+        """Every key that works here, from the active bindings (the app's and the focused widget's)."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        keys = [
+            (active.binding.key_display or self.get_key_display(active.binding), active.binding.description)
+            for active in self.active_bindings.values()
+            if active.binding.description
+        ]
+        self.push_screen(HelpScreen(keys))
+
+    def action_show_panel(self, panel: str) -> None:
+        """Show one panel in the narrow layout (the wider layouts show them all)."""
+        for name, _ in PANELS:
+            self.screen.set_class(name == panel, f"-show-{name}")
+        tabs = self.query_one(Tabs)
+        if tabs.active != f"tab-{panel}":
+            tabs.active = f"tab-{panel}"
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab.id is not None:
+            self.action_show_panel(event.tab.id.removeprefix("tab-"))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's own commands (themes, keys, quit), then every dashboard action."""
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or binding.action in ("quit", "help"):
+                continue
+            yield SystemCommand(
+                binding.description,
+                f"key {binding.key_display or binding.key}",
+                lambda action=binding.action: self.run_action(action),
+            )
+
     def action_cancel(self) -> None:
         if self.session is not None:
             self.session.cancel()
@@ -218,12 +306,15 @@ class MlciApp(App[int]):
 
     @work(thread=True, exclusive=True, group="push")
     def plan_push(self) -> None:
-        """Work out what a push would send, then ask (the confirmation screen shows it)."""
+        """Ask the session what a push would send, then ask the person (the confirmation screen shows it)."""
         from mlci.engine.errors import MlciError
-        from mlci.engine.git.push import plan_push
 
+        session = self.session
+        if session is None:
+            self.call_from_thread(self.notify, "the engine is still starting", severity="warning")
+            return
         try:
-            plan = plan_push(self.config.root, remote=self.config.git.remote)
+            plan = session.plan_push()
         except MlciError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
             return
@@ -236,32 +327,15 @@ class MlciApp(App[int]):
         if decision is not None:
             self.run_push(decision)
 
-    @work(thread=True, exclusive=True, group="push")
     def run_push(self, decision: PushDecision) -> None:
-        """The check, then the push; progress arrives on the CI panel as events. Then follow CI."""
-        from mlci.engine.ci.follow import follow_after_push
-        from mlci.engine.errors import MlciError
-        from mlci.engine.git.push import push_branch
-        from mlci.engine.loop.check import run_check
+        """Hand the push to the session: it checks the commit on its own runner, pushes it, follows CI.
 
-        check = None if decision.no_verify else (lambda: run_check(self.config, emit=self.post_engine_event))
-        try:
-            outcome = push_branch(
-                self.config.root,
-                remote=decision.plan.remote,
-                check=check,
-                progress=self.post_engine_event,
-                plan=decision.plan,
-            )
-        except MlciError:
-            return  # the final PushProgress event already carries the message to the panel
-        finally:
-            self.refresh_git_state()
-        if outcome.pushed:
-            follow_after_push(
-                self.config.root,
-                outcome.plan.head,
-                emit=self.post_engine_event,
-                remote=decision.plan.remote,
-                stop=self._ci_stop,
-            )
+        Its tiers, progress and CI runs arrive as events like every other; `x` cancels its
+        check (nothing is pushed) and quitting stops it.
+        """
+        session = self.session
+        if session is None:
+            self.notify("the engine is still starting", severity="warning")
+            return
+        if not session.push(decision.plan, verify=not decision.no_verify):
+            self.notify("a push is already under way", severity="warning")

@@ -38,6 +38,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("hooks", "hooks_cmd", "install the git pre-push hook that runs mlci check"),
     Command("gpu", "gpu_cmd", "print one NVML sample of every GPU"),
     Command("config", "config_cmd", "print the effective config, saying what was written and what inferred"),
+    Command("runner", "runner_cmd", "say which interpreter runs the tiers, and show the warm servers and their memory"),
     Command("demo", "demo_cmd", "build a sandboxed copy of the sample project (git, DVC, MLflow, remote)"),
 )
 """Every subcommand, in the order `mlci --help` lists them."""

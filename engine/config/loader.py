@@ -4,18 +4,22 @@ Every value records where it came from ("written" at file:line, "inferred" from 
 layout, or a built-in "default") so `mlci config` can say so, and so can an error.
 
     tiers:
-      code:  {tests: [tests/unit], triggers: ["**/*.py"], timeout: 300, pytest_args: []}
+      code:  {tests: [tests/unit], triggers: ["**/*.py"], timeout: 300, pytest_args: [], allow_empty: false}
       data:  {tests: [tests/data], triggers: ["tests/data/**"], timeout: 1800}
       model: {stages: [], tests: [tests/model], triggers: [], timeout: 7200}
     gates: model_gates.yaml
     mlflow: {tracking_uri: "sqlite:///mlflow.db", experiment: mlci, model_name: model}
     git: {remote: origin, main_branch: main}
+    python: .venv/bin/python        # the tiers' interpreter (default: .venv, venv, $VIRTUAL_ENV, mlci's)
+    runner: warm                    # or cold: a fresh interpreter for every code and data run
+    runner_idle_timeout: 1800       # seconds before an unused warm server exits
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,10 @@ DEFAULT_TIMEOUTS: dict[Tier, float] = {Tier.CODE: 300.0, Tier.DATA: 1800.0, Tier
 """Per-tier timeouts in seconds: a hung test is killed, with its process group, at these."""
 MAX_TIMEOUT_S = 366 * 24 * 3600.0
 """The longest timeout a tier may have (a year): beyond it, waits overflow the platform's timers."""
+
+DEFAULT_RUNNER_IDLE_S = 1800.0
+"""A warm server that ran nothing for this long exits: its preloaded modules hold memory."""
+RUNNERS = ("warm", "cold")
 
 DATA_TRIGGERS = ("**/*.dvc", "dvc.lock")
 """The data tier also runs when a DVC-tracked output's content changes (found by the planner)."""
@@ -68,6 +76,8 @@ class TierConfig:
     pytest_args: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
     """Model tier only: DVC stage targets to consider; empty means the whole pipeline."""
+    allow_empty: bool = False
+    """Whether a run that collects no test (pytest exit 5) is green; by default it is red, "no tests ran"."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,12 @@ class Config:
     """The file the config was read from; None when everything was inferred."""
     origins: dict[str, Origin] = field(default_factory=dict)
     """Dotted key -> where its value came from."""
+    python: str | None = None
+    """`python:`: the interpreter that runs the tiers (an absolute path, checked at load); None: found by mlci."""
+    runner: str = "warm"
+    """`runner:`: "warm" (a preloaded server forks each code and data run) or "cold" (a fresh interpreter each)."""
+    runner_idle_timeout: float = DEFAULT_RUNNER_IDLE_S
+    """`runner_idle_timeout:`: seconds a warm server waits for its next run before it exits."""
 
     def tier(self, tier: Tier) -> TierConfig | None:
         return self.tiers.get(tier)
@@ -107,6 +123,8 @@ class Config:
             entry: dict[str, Any] = {"tests": list(tc.tests), "triggers": list(tc.triggers), "timeout": tc.timeout}
             if tc.pytest_args:
                 entry["pytest_args"] = list(tc.pytest_args)
+            if tc.allow_empty:
+                entry["allow_empty"] = True
             if tier is Tier.MODEL:
                 entry["stages"] = list(tc.stages)
             tiers[tier.value] = entry
@@ -115,11 +133,14 @@ class Config:
             "gates": str(self.gates_path.relative_to(self.root)) if self.gates_path else None,
             "mlflow": dict(self.mlflow.__dict__),
             "git": dict(self.git.__dict__),
+            "python": self.python,
+            "runner": self.runner,
+            "runner_idle_timeout": self.runner_idle_timeout,
         }
 
 
-_TIER_KEYS = {"tests", "triggers", "timeout", "pytest_args", "stages"}
-_TOP_KEYS = {"tiers", "gates", "mlflow", "git"}
+_TIER_KEYS = {"tests", "triggers", "timeout", "pytest_args", "stages", "allow_empty"}
+_TOP_KEYS = {"tiers", "gates", "mlflow", "git", "python", "runner", "runner_idle_timeout"}
 
 
 def _str_list(node: Node, what: str) -> tuple[str, ...]:
@@ -193,13 +214,17 @@ def _tier_from_node(
         raise fields["stages"].error(f"tiers.{tier.value}.stages: only the model tier runs DVC stages")
     values: dict[str, Any] = {}
     if base is not None:
-        values = {k: getattr(base, k) for k in ("tests", "triggers", "timeout", "pytest_args", "stages")}
+        values = {k: getattr(base, k) for k in ("tests", "triggers", "timeout", "pytest_args", "stages", "allow_empty")}
     else:
         values = {"timeout": DEFAULT_TIMEOUTS[tier]}
     for key, child in fields.items():
         what = f"tiers.{tier.value}.{key}"
         if key == "timeout":
             values[key] = child.number(what, low=0.0, low_open=True, high=MAX_TIMEOUT_S, unit="seconds")
+        elif key == "allow_empty":
+            if not isinstance(child.value, bool):
+                raise child.error(f"{what} must be true or false, got {type_name(child.value)}")
+            values[key] = child.value
         else:
             values[key] = _str_list(child, what)
             if key == "triggers":
@@ -251,6 +276,44 @@ def _gates_path(fields: dict[str, Node], root: Path, origins: dict[str, Origin])
     return None
 
 
+def _python(fields: dict[str, Node], root: Path, origins: dict[str, Origin]) -> str | None:
+    """`python:` as an absolute path to an executable: a path (relative to the root) or a command on PATH."""
+    if "python" not in fields:
+        return None
+    node = fields["python"]
+    value = _string(node, "python")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and os.sep not in value:
+        found = shutil.which(value)
+        path = Path(found) if found else root / path
+    elif not path.is_absolute():
+        path = root / path
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise node.error(f"python: no such interpreter {value!r}")
+    origins["python"] = Origin("written", _where(node, root))
+    return str(path)
+
+
+def _runner(fields: dict[str, Node], root: Path, origins: dict[str, Origin]) -> tuple[str, float]:
+    runner, idle = "warm", DEFAULT_RUNNER_IDLE_S
+    origins["runner"] = Origin("default", "built-in")
+    origins["runner_idle_timeout"] = Origin("default", "built-in")
+    if "runner" in fields:
+        node = fields["runner"]
+        if node.value not in RUNNERS:
+            raise node.error(f"runner must be one of {', '.join(RUNNERS)}, got {node.value!r}")
+        runner = str(node.value)
+        origins["runner"] = Origin("written", _where(node, root))
+    if "runner_idle_timeout" in fields:
+        node = fields["runner_idle_timeout"]
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+            raise node.error(f"runner_idle_timeout must be a positive number of seconds, got {v!r}")
+        idle = float(v)
+        origins["runner_idle_timeout"] = Origin("written", _where(node, root))
+    return runner, idle
+
+
 def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
     """The effective config of the project at `root`; raises ConfigError on a malformed file."""
     root = Path(root).resolve()
@@ -297,6 +360,8 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
         git_values.setdefault(key, default)
 
     gates = load_gate_spec(gates_path) if (with_gates and gates_path is not None) else None
+    python = _python(fields, root, origins)
+    runner, idle = _runner(fields, root, origins)
     return Config(
         root=root,
         tiers=tiers,
@@ -306,6 +371,9 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
         git=GitConfig(**git_values),
         source=source.path if source is not None else None,
         origins=origins,
+        python=python,
+        runner=runner,
+        runner_idle_timeout=idle,
     )
 
 

@@ -14,6 +14,7 @@ stored), and the index written is the private copy.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -118,6 +119,10 @@ class Fingerprints:
             # rest out of the baseline: record them one by one, skipping the odd ones.
             for entry in entries:
                 self._git(*args, stdin=os.fsencode(entry) + b"\0", check=False)
+
+    def digest(self) -> str:
+        """A digest of the baseline's content: every path with its mode and blob hash (`git ls-files -s`)."""
+        return hashlib.sha256(self._git("ls-files", "-s", "-z")).hexdigest()
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)

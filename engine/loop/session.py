@@ -12,7 +12,12 @@ tier run in a thread of its own. The policies:
   model's stages rewrite the data it reads;
 * a red tier holds the tiers after it (`held_by`): they finish HELD, with the reason;
 * no change is lost: work that cannot start yet is merged (tiers, stages, full training)
-  and runs as soon as it can, so the tree as it is after the last edit always gets a verdict.
+  and runs as soon as it can, so the tree as it is after the last edit always gets a verdict;
+* the pre-push check (`check`, and `push`, which checks, pushes and follows CI) is the
+  session's own work too: its tiers run one at a time, in order, on the checked commit
+  (in place or in a temporary worktree), held by its own red verdicts, numbered with the
+  session's run ids and cancelled by its `cancel`. A tier never runs twice at once: the
+  watcher's run of a tier waits for the check's run of it, and the other way round.
 
 `emit` is called from the coordinator and from the run threads: it must be cheap and
 thread-safe (the TUI posts a message, the printer writes a line under a lock).
@@ -36,6 +41,7 @@ from mlci.engine.events import (
     Event,
     Notice,
     PlanMade,
+    PushPlan,
     Tier,
     TierFinished,
     TierStale,
@@ -47,6 +53,8 @@ from mlci.engine.telemetry.model_run_companions import ModelRunCompanions
 
 if TYPE_CHECKING:
     from mlci.engine.config.loader import Config
+    from mlci.engine.git.push import PushOutcome
+    from mlci.engine.loop.check import CheckResult, CheckVerdicts
     from mlci.engine.loop.history import History
     from mlci.engine.loop.plan import Planner
     from mlci.engine.loop.watch import Watcher
@@ -60,6 +68,8 @@ UNSUPPRESS_DELAY_S = 3.0
 """How long the outputs of a finished model run stay ignored: its last writes may reach the watcher late."""
 STOP_JOIN_S = 30.0
 """How long `stop` waits for the runs to be killed and their threads to end."""
+CHECK_CANCELLED = "the check was cancelled"
+"""The failure line of a check that `cancel` or `stop` ended: nothing is pushed after it."""
 FAST_TIERS = (Tier.CODE, Tier.DATA)
 """Tiers cancelled and restarted when a change needs them mid-run."""
 
@@ -86,6 +96,36 @@ class _Active:
     """Changes that needed this (model) run since it started."""
 
 
+@dataclass
+class _Check:
+    """A pre-push check in the coordinator's hands: its tiers in order, on its own site, with its own verdicts."""
+
+    config: Config
+    """The config of the checked commit; its root is the worktree (or the project, in place)."""
+    todo: list[Tier]
+    full: bool
+    reason: str
+    verdicts: CheckVerdicts
+    done: threading.Event = field(default_factory=threading.Event)
+    plan_id: int = 0
+    held: dict[Tier, Verdict] = field(default_factory=dict)
+    """The check's own verdicts: a red tier holds the check's later tiers, not the watcher's."""
+    active: _Active | None = None
+    cancelled: bool = False
+
+    def emit_to(self, emit: Emit) -> Emit:
+        def both(event: Event) -> None:
+            self.verdicts.observe(event)
+            emit(event)
+
+        return both
+
+
+@dataclass(frozen=True)
+class _CheckStart:
+    check: _Check
+
+
 @dataclass(frozen=True)
 class _Change:
     change: ChangeDetected
@@ -104,6 +144,8 @@ class _Done:
     finished: TierFinished
     suppressed: tuple[str, ...] = ()
     """Paths the run had the watcher ignore: released a little later."""
+    check: bool = False
+    """The run was the pre-push check's."""
 
 
 class _Cancel:
@@ -114,7 +156,7 @@ class _Stop:
     pass
 
 
-_Command = _Change | _Request | _Done | _Cancel | _Stop
+_Command = _Change | _Request | _CheckStart | _Done | _Cancel | _Stop
 
 
 class Session:
@@ -130,8 +172,11 @@ class Session:
         quiet_period_s: float = 0.25,
         force_polling: bool = False,
         gpu: bool = False,
+        warm_runner: bool = False,
     ) -> None:
         self.config = config
+        self._warm_runner = warm_runner and config.runner == "warm"
+        """Code and data runs fork from a preloaded server kept for the session (`runner:` in the config)."""
         self._gpu = gpu
         """Sample the GPUs once a second (GpuSample events), marking the running tier's processes."""
         self._gpu_monitor: GpuMonitor | None = None
@@ -158,6 +203,13 @@ class Session:
         self._ids = {"plan": 0, "run": 0}
         self._unsuppress_due: list[tuple[float, tuple[str, ...]]] = []
         self._stopping = False
+        self._check: _Check | None = None
+        """The pre-push check in progress (one at a time); owned by the coordinator, read under _lock."""
+        self._checks_waiting: list[_Check] = []
+        self._push_lock = threading.Lock()
+        self._push_thread: threading.Thread | None = None
+        self._ci_stop = threading.Event()
+        """Set by `stop`: ends the wait of the CI follower between two polls."""
 
     # -- commands (any thread) -------------------------------------------------------------------
 
@@ -169,12 +221,15 @@ class Session:
         self._thread.start()
 
     def stop(self) -> None:
-        """Cancel every run, kill its process group, stop watching; returns when no process of ours is left."""
+        """Cancel every run (a push's check too: nothing is pushed), stop watching; return when no process is left."""
+        self._ci_stop.set()
         thread = self._thread
-        if thread is None or not thread.is_alive():
-            return
-        self._put(_Stop())
-        thread.join(STOP_JOIN_S)
+        if thread is not None and thread.is_alive():
+            self._put(_Stop())
+            thread.join(STOP_JOIN_S)
+        push = self._push_thread
+        if push is not None and push is not threading.current_thread():
+            push.join(STOP_JOIN_S)  # it removes the check's worktree on its way out
 
     @property
     def alive(self) -> bool:
@@ -189,13 +244,107 @@ class Session:
         self._put(_Request(None if tiers is None else tuple(tiers), full, reason))
 
     def cancel(self) -> None:
-        """Cancel the running tiers and drop the work waiting to run."""
+        """Cancel the running tiers and drop the work waiting to run; a push's check ends and nothing is pushed."""
         self._put(_Cancel())
+
+    # -- the pre-push check and the push (any thread but the coordinator) ------------------------------
+
+    def check(self, rev: str = "HEAD", *, full: bool = False) -> CheckResult:
+        """Check the commit `rev` (every tier in order, the quick model tier, the gates) and wait for the verdict.
+
+        The commit is checked in place when the working tree is exactly that commit and this
+        session does not watch (a person editing during the check would mix in), else in a
+        temporary worktree. A content already proven green answers from the history at once.
+        """
+        from mlci.engine.loop.check import check_commit
+
+        return check_commit(
+            self.config, rev, emit=self.emit, full=full, run_tiers=self._check_tiers, in_place=not self._watch
+        )
+
+    def plan_push(self, remote: str | None = None) -> PushPlan:
+        """What a push of the current branch would send (read-only); MlciError with one line when it cannot."""
+        from mlci.engine.git.push import plan_push
+
+        return plan_push(self.config.root, remote=remote or self.config.git.remote)
+
+    def run_push(self, plan: PushPlan, *, verify: bool = True, interactive: bool = False) -> PushOutcome:
+        """Check the plan's commit, then push that very commit; blocks. PushProgress events tell the steps.
+
+        Raises MlciError with one line when nothing arrived on the remote (a red or cancelled
+        check, the branch moved, git refused).
+        """
+        from mlci.engine.git.push import push_branch
+
+        def check() -> CheckResult:
+            return self.check(plan.head)
+
+        return push_branch(
+            plan.root,
+            remote=plan.remote,
+            check=check if verify else None,
+            progress=self.emit,
+            plan=plan,
+            interactive=interactive,
+        )
+
+    def push(self, plan: PushPlan, *, verify: bool = True, follow_ci: bool = True) -> bool:
+        """Check, push and follow the remote CI run, in the background; False when a push is already under way.
+
+        Every step is an event (PushProgress, the check's tiers, CiStatus); `cancel` stops the
+        check and nothing is pushed; `stop` ends it all and waits for it.
+        """
+        with self._push_lock:
+            if self._push_thread is not None and self._push_thread.is_alive():
+                return False
+            self._push_thread = threading.Thread(
+                target=self._push, args=(plan, verify, follow_ci), name="mlci-push", daemon=True
+            )
+            self._push_thread.start()
+        return True
+
+    def _push(self, plan: PushPlan, verify: bool, follow_ci: bool) -> None:
+        try:
+            outcome = self.run_push(plan, verify=verify)
+        except MlciError:
+            return  # the last PushProgress event carries the message
+        except Exception as exc:  # a bug must still end the push visibly
+            from mlci.engine.events import PushProgress
+
+            self.emit(PushProgress(stage="done", message=f"internal error: {type(exc).__name__}: {exc}", ok=False))
+            return
+        finally:
+            self._refresh_git_state()
+        if outcome.pushed and follow_ci and not self._ci_stop.is_set():
+            from mlci.engine.ci.follow import follow_after_push
+
+            follow_after_push(
+                self.config.root, outcome.plan.head, emit=self.emit, remote=plan.remote, stop=self._ci_stop
+            )
+
+    def _check_tiers(self, config: Config, full: bool, reason: str) -> CheckResult:
+        """Run the check's tiers on `config`'s root through the coordinator, and wait for their verdicts."""
+        from mlci.engine.loop.check import CheckResult, CheckVerdicts
+
+        tiers = [t for t in TIER_ORDER if t in config.tiers]
+        check = _Check(config, list(tiers), full, reason, CheckVerdicts())
+        if not self.alive or self._stopping:
+            return CheckResult(False, (CHECK_CANCELLED,))
+        self._put(_CheckStart(check))
+        while not check.done.wait(0.2):
+            if not self.alive:
+                check.cancelled = True
+                break
+        if check.cancelled:
+            return CheckResult(False, (CHECK_CANCELLED,))
+        return check.verdicts.result(tiers)
 
     def running_pgids(self) -> set[int]:
         """The process groups of the tier commands running now (the GPU panel marks them as ours)."""
         with self._lock:
             runs = [active.run for active in self._active.values()]
+            if self._check is not None and self._check.active is not None:
+                runs.append(self._check.active.run)
         return {pgid for run in runs for pgid in run.pgids}
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -218,7 +367,7 @@ class Session:
         """One command handled: the loop is idle when nothing runs, waits, or is queued."""
         with self._lock:
             self._outstanding -= 1
-            if not self._outstanding and not self._active and not self._pending:
+            if not (self._outstanding or self._active or self._pending or self._check or self._checks_waiting):
                 self._idle.set()
 
     # -- the coordinator thread ----------------------------------------------------------------------
@@ -318,12 +467,24 @@ class Session:
             self._on_change(command.change)
         elif isinstance(command, _Request):
             self._on_request(command)
+        elif isinstance(command, _CheckStart):
+            self._on_check_start(command.check)
         elif isinstance(command, _Done):
             self._on_done(command)
         elif isinstance(command, _Cancel):
             self._pending.clear()
             for active in self._active.values():
                 active.run.cancel("cancelled by you")
+            for waiting in self._checks_waiting:
+                waiting.cancelled = True
+                waiting.done.set()
+            self._checks_waiting.clear()
+            check = self._check
+            if check is not None:
+                check.cancelled = True
+                check.todo.clear()
+                if check.active is not None:
+                    check.active.run.cancel("cancelled by you")
 
     def _next_id(self, kind: str) -> int:
         self._ids[kind] += 1
@@ -376,7 +537,25 @@ class Session:
                 active.stale += 1
                 self.emit(TierStale(tier, active.run.run_id, active.stale))
 
+    def _on_check_start(self, check: _Check) -> None:
+        if self._check is not None:  # one check at a time: the next starts when this one is done
+            self._checks_waiting.append(check)
+            return
+        check.plan_id = self._next_id("plan")
+        self.emit(PlanMade(check.plan_id, tuple(check.todo), tuple(Trigger(t, check.reason) for t in check.todo)))
+        with self._lock:
+            self._check = check
+
     def _on_done(self, done: _Done) -> None:
+        if done.check:
+            check = self._check
+            if check is not None and check.active is not None:
+                check.active.thread.join()
+                with self._lock:
+                    check.active = None
+                if done.finished.verdict is not Verdict.CANCELLED:
+                    check.held[done.tier] = done.finished.verdict
+            return
         with self._lock:
             active = self._active.pop(done.tier, None)
             if done.finished.verdict is not Verdict.CANCELLED:
@@ -392,14 +571,22 @@ class Session:
             return
         from mlci.engine.loop.plan import held_by
 
+        self._dispatch_check()
+        check = self._check
+        checking = check.active.run.tier if check is not None and check.active is not None else None
         for tier in TIER_ORDER:
             if tier not in self._pending:
                 continue
             fast_busy = any(t in self._active for t in FAST_TIERS)
             if tier is Tier.MODEL:
-                if fast_busy or Tier.MODEL in self._active or any(t in self._pending for t in FAST_TIERS):
+                if (
+                    fast_busy
+                    or Tier.MODEL in self._active
+                    or any(t in self._pending for t in FAST_TIERS)
+                    or checking is Tier.MODEL
+                ):
                     continue
-            elif fast_busy or (tier is Tier.DATA and Tier.MODEL in self._active):
+            elif fast_busy or (tier is Tier.DATA and Tier.MODEL in self._active) or checking is tier:
                 return
             work = self._pending.pop(tier)
             holder = held_by(tier, self.verdicts)
@@ -417,6 +604,51 @@ class Session:
                 continue
             self._start(tier, work)
 
+    def _dispatch_check(self) -> None:
+        """Start the check's next tier when the watcher's run of it is over; finish the check when none is left."""
+        from mlci.engine.loop.plan import held_by
+
+        check = self._check
+        if check is None or check.active is not None:
+            return
+        emit = check.emit_to(self.emit)
+        while check.todo:
+            tier = check.todo[0]
+            in_place = check.config.root == self.config.root
+            if tier in self._active or (in_place and tier is Tier.DATA and Tier.MODEL in self._active):
+                return  # never the same tier twice at once; its _Done dispatches again
+            check.todo.pop(0)
+            holder = held_by(tier, check.held)
+            if holder is not None:
+                check.held[tier] = Verdict.HELD
+                emit(
+                    TierFinished(
+                        self._next_id("run"),
+                        tier,
+                        Verdict.HELD,
+                        0.0,
+                        reason=f"held: {holder.value} tier is red",
+                        plan_id=check.plan_id,
+                    )
+                )
+                continue
+            run = TierRun(
+                check.config, tier, run_id=self._next_id("run"), plan_id=check.plan_id, emit=emit, full=check.full
+            )
+            thread = threading.Thread(
+                target=self._run, args=(run, True), name=f"mlci-check-{tier.value}-{run.run_id}", daemon=True
+            )
+            with self._lock:
+                check.active = _Active(run, thread)
+            thread.start()
+            return
+        with self._lock:
+            self._check = None
+        check.done.set()
+        if self._checks_waiting:
+            self._on_check_start(self._checks_waiting.pop(0))
+            self._dispatch_check()
+
     def _start(self, tier: Tier, work: _Work) -> None:
         run = TierRun(
             self.config,
@@ -426,17 +658,18 @@ class Session:
             emit=self.emit,
             stages=work.stages,
             full=work.full,
+            warm=self._warm_runner,
         )
         thread = threading.Thread(target=self._run, args=(run,), name=f"mlci-{tier.value}-{run.run_id}", daemon=True)
         with self._lock:
             self._active[tier] = _Active(run, thread)
         thread.start()
 
-    def _run(self, run: TierRun) -> None:
+    def _run(self, run: TierRun, check: bool = False) -> None:
         """A run thread: the model tier's outputs are ignored by the watcher while its stages write them."""
         paths: tuple[str, ...] = ()
         try:
-            if run.tier is Tier.MODEL and self._watcher is not None:
+            if run.tier is Tier.MODEL and self._watcher is not None and run.config.root == self.config.root:
                 paths = self._model_outputs()
                 self._watcher.suppress(paths)  # nests: overlapping runs each release their own
             finished = run.run()
@@ -445,7 +678,7 @@ class Session:
                 run.run_id, run.tier, Verdict.ERROR, 0.0, reason=f"internal error: {exc}", plan_id=run.plan_id
             )
             self.emit(finished)
-        self._put(_Done(run.tier, finished, paths))
+        self._put(_Done(run.tier, finished, paths, check=check))
 
     def _model_outputs(self) -> tuple[str, ...]:
         from mlci.engine.loop.dvc_graph import load_stage_graph
@@ -474,15 +707,28 @@ class Session:
 
     def _shutdown(self) -> None:
         self._stopping = True
+        check = self._check
         with self._lock:
             actives = list(self._active.values())
+            if check is not None and check.active is not None:
+                actives.append(check.active)
         for active in actives:
             active.run.cancel("mlci is stopping")
         for active in actives:
             active.thread.join(STOP_JOIN_S)
         with self._lock:
             self._active.clear()
+            self._check = None
+        for ended in [check, *self._checks_waiting]:
+            if ended is not None:
+                ended.cancelled = True
+                ended.done.set()
+        self._checks_waiting.clear()
         self._pending.clear()
+        if self._warm_runner:
+            from mlci.engine.run.warm.client import stop_servers
+
+            stop_servers(self.config.root)  # each kills its running child's group first
         if self._watcher is not None:
             with contextlib.suppress(Exception):
                 self._watcher.stop()

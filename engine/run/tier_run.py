@@ -13,7 +13,6 @@ an event passed to `emit`, from the thread that calls `run`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from mlci.engine.config.loader import Config, TierConfig
 from mlci.engine.errors import MlciError
@@ -35,11 +34,15 @@ from mlci.engine.events import (
     TierFinished,
     TierStarted,
     Verdict,
-    event_from_json,
 )
+from mlci.engine.run.affected import AffectedTail, affected_args
+from mlci.engine.run.interpreter import Interpreter, mlci_path, project_interpreter
 from mlci.engine.run.process_group import Ending, GroupProcess, Outcome
 from mlci.engine.run.test_report import ReportTail
 from mlci.engine.run.tool_env import tool_env
+
+if TYPE_CHECKING:
+    from mlci.engine.run.warm.client import WarmProcess
 
 __all__ = ["TierRun", "evaluate_gates_if_available", "failing_gates", "register_candidate", "tier_environment"]
 
@@ -63,24 +66,52 @@ class _Step:
     failed: tuple[str, ...] = ()
 
 
-def tier_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a tier's commands: ours, this interpreter's bin first on PATH, unbuffered output."""
+def tier_environment(
+    extra: Mapping[str, str] | None = None, interpreter: Interpreter | None = None
+) -> dict[str, str]:
+    """The environment of a tier's commands: ours, unbuffered output, and the interpreter's bin first on PATH
+    (this one's, or the project's `interpreter`: a DVC stage's `python` is then the project's)."""
     env = tool_env(extra)
     env["PYTHONUNBUFFERED"] = "1"
+    if interpreter is not None and not interpreter.is_mlci:
+        env["PATH"] = os.pathsep.join([str(interpreter.bin_dir), env.get("PATH", "")])
     return env
 
 
-def evaluate_gates_if_available(config: Config, progress: Callable[[str], None] | None = None) -> GateReport | None:
-    """The gate report, or None when the project has no gate file.
+def pytest_environment(interpreter: Interpreter, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A pytest run's environment: the tier's, plus mlci's plugin importable in the project's interpreter."""
+    env = tier_environment(extra, interpreter)
+    shim = mlci_path(interpreter)
+    if shim is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (shim, env.get("PYTHONPATH", "")) if p)
+    return env
 
-    Evaluated in a child interpreter: loading the candidate imports the project's own code
-    and torch, which a long-lived dashboard must not keep (stale after the next edit).
+
+def evaluate_gates_if_available(
+    config: Config,
+    progress: Callable[[str], None] | None = None,
+    *,
+    timeout: float | None = None,
+    stop: threading.Event | None = None,
+) -> GateReport | None:
+    """The gate report, or None when the project has no gate file; raises MlciError when there is none.
+
+    Evaluated in the gates child (see `gates_child`): loading the candidate imports the project's
+    own code and torch, which a long-lived dashboard must not keep (stale after the next edit).
+    It gets the model tier's timeout (`timeout` overrides it) and environment; `stop` cancels it,
+    and so does an exception in the calling thread (Ctrl-C).
     """
     if config.gates is None:
         return None
+    from mlci.engine.config.loader import DEFAULT_TIMEOUTS
     from mlci.engine.run.gates_child import evaluate_gates_in_subprocess
 
-    return evaluate_gates_in_subprocess(config, emit_progress=progress)
+    model = config.tier(Tier.MODEL)
+    if timeout is None:
+        timeout = model.timeout if model is not None else DEFAULT_TIMEOUTS[Tier.MODEL]
+    return evaluate_gates_in_subprocess(
+        config, emit_progress=progress, timeout=timeout, stop=stop, env=tier_environment()
+    )
 
 
 def register_candidate(config: Config, report: GateReport, mlflow_run_id: str) -> Notice | None:
@@ -123,6 +154,7 @@ class TierRun:
         emit: Emit,
         stages: Sequence[str] = (),
         full: bool = False,
+        warm: bool = False,
     ) -> None:
         tier_config = config.tier(tier)
         if tier_config is None:
@@ -134,13 +166,17 @@ class TierRun:
         self.plan_id = plan_id
         self.stages = tuple(stages) or tier_config.stages
         self.full = full
+        self.warm = warm and config.runner == "warm"
+        """Fork pytest from the tier's warm server (code and data tiers); the owner stops the servers (a session)."""
+        self.interpreter = project_interpreter(config)
+        """The project's Python, which runs pytest (and a DVC stage's `python`)."""
         self._mlflow_run_id = ""
         """The model tier's MLflow run, once created (the registered challenger points at it)."""
         self._emit = emit
         self._stop = threading.Event()
         self._cancel_reason = "cancelled"
         self._lock = threading.Lock()
-        self._current: GroupProcess | None = None
+        self._current: GroupProcess | WarmProcess | None = None
         self._started = 0.0
         self._finished: TierFinished | None = None
 
@@ -173,15 +209,18 @@ class TierRun:
             if self.tier is Tier.MODEL:
                 step = self._run_model(deadline)
             else:
+                pytest_args = self.tier_config.pytest_args
+                if self.tier is Tier.CODE:  # the tests the change affects first, their verdict at once
+                    pytest_args = (*pytest_args, *affected_args(self.config.root))
                 self._emit(
                     TierStarted(
                         self.run_id,
                         self.tier,
                         self.plan_id,
-                        command=self._pytest_argv(self.tier_config.tests, self.tier_config.pytest_args),
+                        command=self._pytest_argv(self.tier_config.tests, pytest_args),
                     )
                 )
-                step = self._pytest(self.tier_config.tests, self.tier_config.pytest_args, deadline, {}, early=True)
+                step = self._pytest(self.tier_config.tests, pytest_args, deadline, {}, early=True)
         except (OSError, MlciError) as exc:
             step = _Step(Verdict.ERROR, f"could not run the {self.tier.value} tier: {exc}")
         return self._finish(step)
@@ -207,7 +246,11 @@ class TierRun:
     # -- commands ---------------------------------------------------------------------------------
 
     def _pytest_argv(self, tests: Sequence[str], pytest_args: Sequence[str]) -> tuple[str, ...]:
-        return (sys.executable, "-m", "pytest", "-p", "mlci.engine.run.pytest_plugin", *pytest_args, *tests)
+        return (str(self.interpreter.path), "-m", "pytest", *self._pytest_args(tests, pytest_args))
+
+    def _pytest_args(self, tests: Sequence[str], pytest_args: Sequence[str]) -> tuple[str, ...]:
+        """pytest's own arguments (after `python -m pytest`), the same warm and cold."""
+        return ("-p", "mlci.engine.run.pytest_plugin", *pytest_args, *tests)
 
     def _spawn(
         self,
@@ -218,8 +261,10 @@ class TierRun:
         *,
         stdout: IO[bytes] | None = None,
         on_lines: Callable[[tuple[str, ...]], None] | None = None,
-    ) -> tuple[Outcome, GroupProcess]:
-        process = GroupProcess(
+        warm: WarmProcess | None = None,
+    ) -> tuple[Outcome, GroupProcess | WarmProcess]:
+        """Run `argv` in its own process group (or, given `warm`, that run forked by a warm server) to its end."""
+        process: GroupProcess | WarmProcess = warm or GroupProcess(
             argv,
             cwd=self.config.root,
             env=env,
@@ -259,7 +304,18 @@ class TierRun:
         fd, name = tempfile.mkstemp(prefix=f"mlci-{self.tier.value}-", suffix=".jsonl")
         os.close(fd)
         report = Path(name)
-        tail = ReportTail(report, tier=self.tier, run_id=self.run_id, emit=self._emit)
+        tail = (
+            AffectedTail(
+                report,
+                tier=self.tier,
+                run_id=self.run_id,
+                root=self.config.root,
+                started=self._started,
+                emit=self._emit,
+            )
+            if self.tier is Tier.CODE
+            else ReportTail(report, tier=self.tier, run_id=self.run_id, emit=self._emit)
+        )
 
         def tick() -> None:
             tail.poll()
@@ -268,24 +324,90 @@ class TierRun:
                 self._finish(self._pytest_verdict(tail.exitstatus, tail, current.tail if current else ()))
 
         try:
-            env = tier_environment({**extra_env, "MLCI_REPORT_FILE": str(report)})
-            outcome, process = self._spawn(self._pytest_argv(tests, pytest_args), env, deadline, tick=tick)
+            env = pytest_environment(self.interpreter, {**extra_env, "MLCI_REPORT_FILE": str(report)})
+            outcome, process = self._spawn_pytest(tests, pytest_args, env, deadline, tick)
         finally:
             report.unlink(missing_ok=True)
         killed = self._killed(outcome, "pytest", tail.running)
         if killed is not None:
             return _Step(killed.verdict, killed.reason, tail.passed, tuple(tail.failed))
-        status = tail.exitstatus if tail.exitstatus is not None else outcome.returncode
+        # pytest's real exit status decides: the process's own, when it exited by itself; the
+        # plugin's last line (the same status, written before the interpreter's teardown) when
+        # the exit was a crash after the session had ended.
+        exited = outcome.returncode is not None and outcome.returncode >= 0
+        status = outcome.returncode if exited or tail.exitstatus is None else tail.exitstatus
         return self._pytest_verdict(status, tail, process.tail)
+
+    def _spawn_pytest(
+        self,
+        tests: Sequence[str],
+        pytest_args: Sequence[str],
+        env: Mapping[str, str],
+        deadline: float,
+        tick: Callable[[], None],
+    ) -> tuple[Outcome, GroupProcess | WarmProcess]:
+        """pytest forked by the tier's warm server when it can serve, else a fresh interpreter (cold)."""
+        argv = self._pytest_argv(tests, pytest_args)
+        warm = self._warm(tests, pytest_args, env, deadline)
+        if warm is not None:
+            from mlci.engine.run.warm.client import WarmUnavailable, release
+
+            try:
+                return self._spawn(argv, env, deadline, tick=tick, warm=warm)
+            except WarmUnavailable as exc:
+                self._emit(Notice("warning", f"warm runner: {exc}; this run is cold", source="runner"))
+            finally:
+                release(warm.server, broken=warm.broken)
+        return self._spawn(argv, env, deadline, tick=tick)
+
+    def _warm(
+        self, tests: Sequence[str], pytest_args: Sequence[str], env: Mapping[str, str], deadline: float
+    ) -> WarmProcess | None:
+        """A run on the tier's warm server (started, or restarted, as needed), or None: cold, with the notices."""
+        if not self.warm or self.tier not in (Tier.CODE, Tier.DATA):
+            return None
+        from mlci.engine.run.warm.client import WarmProcess, lease
+        from mlci.engine.run.warm.preload import preload_modules
+
+        got = lease(
+            interpreter=str(self.interpreter.path),
+            root=self.config.root,
+            tier=self.tier.value,
+            tests=self.tier_config.tests,
+            env=env,
+            idle_s=self.config.runner_idle_timeout,
+            deadline=deadline,
+            stop=self._stop,
+            modules=lambda: preload_modules(self.config.root),
+        )
+        for level, text in got.notices:
+            self._emit(Notice(level, text, source="runner"))
+        if got.server is None:
+            return None
+        return WarmProcess(
+            got.server,
+            self._pytest_args(tests, pytest_args),
+            cwd=self.config.root,
+            env=env,
+            on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
+        )
 
     def _pytest_verdict(self, returncode: int | None, tail: ReportTail, output: Iterable[str]) -> _Step:
         failed = tuple(tail.failed)
         if returncode == 0:
             return _Step(Verdict.PASSED, "", tail.passed, failed)
         if returncode == 1:
-            return _Step(Verdict.FAILED, "", tail.passed, failed)
+            if failed:
+                stopped = tail.stopped_rest if isinstance(tail, AffectedTail) else ""
+                return _Step(Verdict.FAILED, stopped, tail.passed, failed)
+            # Every test passed, yet pytest failed: a conftest or plugin set the session's status
+            # (what `--cov-fail-under` does when coverage is short).
+            reason = f"a plugin or conftest failed the session: pytest exited 1 after {tail.passed} passed, none failed"
+            return _Step(Verdict.FAILED, reason, tail.passed, failed)
         if returncode == 5:
-            return _Step(Verdict.PASSED, "no tests collected", 0, failed)
+            if self.tier_config.allow_empty:
+                return _Step(Verdict.PASSED, "no tests collected (allow_empty)", 0, failed)
+            return _Step(Verdict.FAILED, "no tests ran: the selection matched no test (allow_empty: true allows it)")
         if tail.collect_errors:
             reason = f"collection error in {', '.join(tail.collect_errors)}"
         elif returncode is not None and returncode < 0:
@@ -320,7 +442,7 @@ class TierRun:
         return step
 
     def _steps(self, repro: Sequence[str], stage_env: dict[str, str], deadline: float, mode: str) -> _Step:
-        outcome, process = self._spawn(repro, tier_environment(stage_env), deadline)
+        outcome, process = self._spawn(repro, tier_environment(stage_env, self.interpreter), deadline)
         killed = self._killed(outcome, "dvc repro")
         if killed is not None:
             return killed
@@ -354,42 +476,30 @@ class TierRun:
         return _Step(Verdict.FAILED, "; ".join(failing_gates(report)), step.passed, step.failed)
 
     def _evaluate_gates(self, deadline: float) -> GateReport | _Step:
-        """`mlci gates --json` in a child interpreter, in its own process group like every tier command.
+        """The gates child (`gates_child`), under the tier's deadline, cancel and environment."""
+        from mlci.engine.run.gates_child import run_gates_child
 
-        A child because loading the candidate imports the project's code and torch, which a
-        long-lived dashboard must not keep; a process group so that a cancel or the tier's
-        timeout stops the gates too.
-        """
-        from mlci.engine.run.gates_child import PROGRESS_PREFIX
+        def on_progress(line: str) -> None:
+            self._emit(OutputLines(self.tier, self.run_id, (f"gates: {line}",)))
 
-        errors: list[str] = []
+        def on_start(process: GroupProcess | None) -> None:
+            with self._lock:
+                self._current = process
 
-        def on_lines(lines: tuple[str, ...]) -> None:
-            progress = tuple(
-                f"gates: {line[len(PROGRESS_PREFIX) :]}" for line in lines if line.startswith(PROGRESS_PREFIX)
-            )
-            errors.extend(line for line in lines if line.strip() and not line.startswith(PROGRESS_PREFIX))
-            if progress:
-                self._emit(OutputLines(self.tier, self.run_id, progress))
-
-        argv = (sys.executable, "-m", "mlci.engine", "gates", "--json", str(self.config.root))
-        with tempfile.TemporaryFile() as out:
-            outcome, _ = self._spawn(argv, tier_environment(), deadline, stdout=out, on_lines=on_lines)
-            out.seek(0)
-            text = out.read().decode("utf-8", errors="replace")
-        killed = self._killed(outcome, "the gates")
+        outcome = run_gates_child(
+            self.config,
+            env=tier_environment(),
+            deadline=deadline,
+            stop=self._stop,
+            on_progress=on_progress,
+            on_start=on_start,
+        )
+        killed = self._killed(Outcome(outcome.ending, None), "the gates")
         if killed is not None:
             return killed
-        if outcome.returncode not in (0, 1) or not text.strip():
-            tail = "; ".join(errors[-3:]) or f"exit status {outcome.returncode}"
-            return _Step(Verdict.ERROR, f"gates could not be evaluated: {tail}")
-        try:
-            report = event_from_json(json.loads(text))
-        except (ValueError, KeyError) as exc:
-            return _Step(Verdict.ERROR, f"gates could not be evaluated: unreadable report ({exc})")
-        if not isinstance(report, GateReport):
-            return _Step(Verdict.ERROR, "gates could not be evaluated: `mlci gates --json` printed no gate report")
-        return report
+        if outcome.report is None:
+            return _Step(Verdict.ERROR, outcome.error)
+        return outcome.report
 
     def _create_mlflow_run(self, mode: str) -> str:
         """A fresh MLflow run for the stages to log into; "" (and a notice) when the store is unusable."""

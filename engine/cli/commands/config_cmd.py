@@ -27,6 +27,27 @@ def _lines(prefix: str, value: Any, origins: dict[str, Any]) -> list[str]:
     return [f"{prefix} = {shown}" + (f"    # {origin}" if origin else "")]
 
 
+def runner_lines(config: Any) -> list[str]:
+    """Which interpreter runs the tiers and why; the runner, and its warm servers with their resident memory."""
+    from mlci.engine.run.interpreter import project_interpreter
+    from mlci.engine.run.warm.client import server_statuses
+
+    interpreter = project_interpreter(config)
+    lines = [f"python: {interpreter.path} ({interpreter.why})"]
+    servers = server_statuses(config.root)
+    if config.runner == "cold":
+        lines.append("runner: cold (a fresh interpreter for every run)")
+    elif not servers:
+        lines.append("runner: warm (no server running: one starts with the first run of mlci watch or the dashboard)")
+    for server in servers:
+        rss = f"{server.rss_bytes / 2**20:.0f} MiB" if server.rss_bytes is not None else "RSS unknown"
+        lines.append(
+            f"runner: warm, {server.tier} tier server pid {server.pid}: {rss} resident, "
+            f"warmed up in {server.warmup_s:.1f}s, {len(server.preloaded)} modules preloaded"
+        )
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from mlci.engine.config.loader import load_config
 
@@ -41,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     source = config.source.relative_to(config.root) if config.source else "none (everything inferred)"
     print(f"# project: {config.root}")
     print(f"# config file: {source}")
+    for line in runner_lines(config):
+        print(f"# {line}")
     for line in _lines("", {k: v for k, v in data.items() if k != "gate_spec"}, config.origins):
         print(line)
     if config.gates is not None and config.gates_path is not None:

@@ -1,0 +1,321 @@
+"""The warm runner's server: a long-lived process in the project's interpreter that has imported pytest and the
+project's heavy third-party modules, and forks one child per run.
+
+    python -m mlci.engine.run.warm.server FD ROOT IDLE_S MODULE...
+
+It talks to mlci over the socket it inherits as file descriptor FD (JSON lines, and the run's
+output pipe passed as a file descriptor with each request):
+
+    server -> {"preloaded": [...], "skipped": [...], "warmup_s": 3.1, "sys_path": [...], "pid": 123}
+              or {"violation": MODULE, "what": "started a thread"} (and exits): not fork-safe
+    client -> {"argv": [...], "env": {...}, "cwd": ROOT}  + the write end of the output pipe
+    server -> {"started": PID}     the child, leader of a process group of its own
+    server -> {"exited": PID, "returncode": N}   negative: killed by that signal
+
+The child runs pytest in-process (`pytest.main`) with the request's arguments, environment
+and working directory, its stdout and stderr on the pipe, and ends with `os._exit`: the
+heavy interpreter's teardown is the kernel's job. Nothing of the project lives in the
+server (the client never names the project's own modules, and a module found under the
+root outside an environment is refused here too), so every child reads the project's
+files as they are now.
+
+Fork safety: a module that starts a thread or initialises CUDA while being preloaded is
+reported and the server exits, so that the client restarts it without that module. The
+server itself starts no thread. It exits when the socket closes (mlci went away), on
+SIGTERM, or after IDLE_S seconds without a run, killing a running child's group first.
+
+Only the standard library here: this module is copied into a directory of its own when the
+project's interpreter is not mlci's (see `mlci.engine.run.interpreter`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+__all__ = ["main"]
+
+CUDA_HOOK = ("cuda", "is_initialized")
+"""A preloaded module whose `cuda.is_initialized()` returns True has initialised CUDA (torch's own API); a fork
+would hand the child a broken CUDA context. Any module with that hook is checked, so a test can stand in for torch."""
+KILL_GRACE_S = 3.0
+
+
+class _Violation(Exception):
+    def __init__(self, module: str, what: str) -> None:
+        super().__init__(f"{module} {what}")
+        self.module = module
+        self.what = what
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _in_environment(path: str) -> bool:
+    return any(part in path.split(os.sep) for part in ("site-packages", "dist-packages"))
+
+
+def _is_projects_own(name: str, root: str) -> bool:
+    """Whether `name` would import from the project's tree (outside an installed environment)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return True  # cannot tell: never risk importing the project's code
+    if spec is None:
+        return True
+    places = [spec.origin or "", *(spec.submodule_search_locations or [])]
+    return any(_under(os.path.realpath(p), root) and not _in_environment(p) for p in places if p and p != "built-in")
+
+
+def cuda_initialised() -> str | None:
+    """The name of a loaded module that reports an initialised CUDA context, if any."""
+    attr, hook = CUDA_HOOK
+    for name, module in list(sys.modules.items()):
+        if "." in name or module is None:
+            continue
+        cuda = module.__dict__.get(attr) if hasattr(module, "__dict__") else None
+        check = getattr(cuda, hook, None) if cuda is not None else None
+        if callable(check):
+            with contextlib.suppress(Exception):
+                if check():
+                    return name
+    return None
+
+
+def _check(name: str) -> None:
+    if threading.active_count() > 1:
+        raise _Violation(name, "started a thread")
+    culprit = cuda_initialised()
+    if culprit is not None:
+        raise _Violation(name, "initialised CUDA" + ("" if culprit == name else f" (through {culprit})"))
+
+
+def _plugin_modules() -> list[str]:
+    """The modules of the installed pytest plugins (entry points `pytest11`): pytest imports them in every run."""
+    from importlib.metadata import entry_points
+
+    found = []
+    with contextlib.suppress(Exception):
+        for entry in entry_points(group="pytest11"):
+            found.append(entry.value.split(":", 1)[0])
+    return found
+
+
+def preload(modules: list[str], root: str) -> tuple[list[str], list[str]]:
+    """Import pytest, its plugins and `modules`; the ones imported and the ones skipped (own, missing, broken)."""
+    done: list[str] = []
+    skipped: list[str] = []
+    for name in ["pytest", *_plugin_modules(), *modules]:
+        if name in done or name in skipped:
+            continue
+        if _is_projects_own(name.split(".", 1)[0], root):
+            skipped.append(name)
+            continue
+        try:
+            importlib.import_module(name)
+        except BaseException:  # a module that does not import here is simply not preloaded
+            skipped.append(name)
+            _check(name)
+            continue
+        done.append(name)
+        _check(name)
+    return done, skipped
+
+
+class _Server:
+    def __init__(self, sock: socket.socket, root: str, idle_s: float) -> None:
+        self.sock = sock
+        self.root = root
+        self.idle_s = idle_s
+        self.buffer = b""
+        self.fds: list[int] = []
+        """Output pipes received with a request whose line has not fully arrived yet."""
+        self.child: int | None = None
+        self.child_fd: int | None = None
+        """A pidfd of the child (readable once it exits), where the kernel has them."""
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.sendall(json.dumps(message).encode() + b"\n")
+
+    def serve(self) -> None:
+        last = time.monotonic()
+        while True:
+            watched: list[Any] = [self.sock]
+            if self.child is None:
+                timeout: float | None = max(0.0, last + self.idle_s - time.monotonic())
+            elif self.child_fd is not None:
+                watched.append(self.child_fd)
+                timeout = None
+            else:
+                timeout = 0.05  # no pidfd: poll for the child's exit
+            readable, _, _ = select.select(watched, [], [], timeout)
+            if self.child is not None:
+                self.reap()
+                last = time.monotonic()
+            elif not readable:
+                return  # idle for idle_s
+            if self.sock in readable and not self.receive():
+                return
+
+    def receive(self) -> bool:
+        """Handle what arrived on the socket; False when mlci closed it."""
+        data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 20, 4)
+        self.fds.extend(fds)
+        if not data:
+            return False
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            self.start(json.loads(line), self.fds.pop(0) if self.fds else None)
+        return True
+
+    def start(self, request: dict[str, Any], out_fd: int | None) -> None:
+        if out_fd is None:
+            self.send({"error": "no output pipe came with the request"})
+            return
+        if self.child is not None:
+            os.close(out_fd)
+            self.send({"error": "a run is still in progress"})
+            return
+        if threading.active_count() > 1:
+            os.close(out_fd)
+            names = ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
+            self.send({"error": f"a thread runs in the server ({names}): forking is not safe"})
+            return
+        pid = os.fork()
+        if pid == 0:
+            _child(request, out_fd, self.sock)  # never returns
+        os.close(out_fd)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # also done by the child: whichever runs first, the group exists before a kill
+        self.child = pid
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is not None:
+            with contextlib.suppress(OSError):
+                self.child_fd = pidfd_open(pid)
+        self.send({"started": pid})
+
+    def reap(self) -> None:
+        if self.child is None:
+            return
+        pid, status = os.waitpid(self.child, os.WNOHANG)
+        if pid == 0:
+            return
+        if self.child_fd is not None:
+            os.close(self.child_fd)
+            self.child_fd = None
+        self.child = None
+        self.send({"exited": pid, "returncode": os.waitstatus_to_exitcode(status)})
+
+    def stop_child(self) -> None:
+        """Kill the running child's whole group (SIGTERM, then SIGKILL) and reap it."""
+        if self.child is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.child, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_S
+        while time.monotonic() < deadline and os.waitpid(self.child, os.WNOHANG)[0] == 0:
+            time.sleep(0.02)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.child, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.child, 0)
+        self.child = None
+
+
+def _reseed() -> None:
+    """Give the child fresh random state, as a new interpreter has: a fork copies the server's."""
+    with contextlib.suppress(Exception):
+        import random
+
+        random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        with contextlib.suppress(Exception):
+            numpy.random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(Exception):
+            torch.seed()
+
+
+def _child(request: dict[str, Any], out_fd: int, sock: socket.socket) -> None:
+    code = 3
+    try:
+        os.setpgid(0, 0)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        sock.close()
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        cwd = str(request["cwd"])
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+        argv = [str(a) for a in request["argv"]]
+        sys.argv = ["pytest", *argv]
+        # `python -m pytest` puts the working directory first on sys.path; so does the server's own
+        # `-m` start, but say it again in case the request names another directory.
+        sys.path[0] = cwd
+        _reseed()
+        import pytest
+
+        code = int(pytest.main(argv))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 3
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def main() -> None:
+    fd, root, idle_s, *modules = sys.argv[1:]
+    sock = socket.socket(fileno=int(fd))
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
+    server = _Server(sock, os.path.realpath(root), float(idle_s))
+    try:
+        try:
+            done, skipped = preload(modules, server.root)
+        except _Violation as violation:
+            server.send({"violation": violation.module, "what": violation.what})
+            return
+        server.send(
+            {
+                "preloaded": done,
+                "skipped": skipped,
+                "warmup_s": time.monotonic() - started,
+                "sys_path": sys.path,
+                "pid": os.getpid(),
+            }
+        )
+        server.serve()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        server.stop_child()
+        # Skip the interpreter's teardown: with torch loaded it takes seconds and does nothing we need.
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""The warm runner and the project's interpreter: real servers, real forks, real pytest, real virtual environments."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlci.engine.config.loader import Config, load_config
+from mlci.engine.events import Notice, TestOutcome, TestResult, Tier, TierFinished, Verdict
+from mlci.engine.run.tier_run import TierRun
+from mlci.engine.run.warm.client import server_statuses, stop_servers
+
+from tests.loop_projects import (
+    MARKER_ENV,
+    EventLog,
+    living_processes,
+    make_project,
+    processes_with_env,
+    wait_until,
+    write,
+)
+
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
+
+TESTS = {
+    "tests/unit/test_calc.py": """
+        import json
+        from calc import add
+
+        def test_add():
+            assert add(2, 2) == 4
+
+        def test_json():
+            assert json.loads("[1]") == [1]
+    """,
+}
+SOURCES = {"calc.py": "def add(a, b):\n    return a + b\n"}
+
+
+@pytest.fixture(autouse=True)
+def _no_server_left() -> Iterator[None]:
+    yield
+    stop_servers()
+
+
+def run_tier(config: Config, tier: Tier = Tier.CODE, *, warm: bool = True) -> tuple[TierFinished, EventLog]:
+    log = EventLog()
+    finished = TierRun(config, tier, run_id=1, plan_id=1, emit=log, warm=warm).run()
+    return finished, log
+
+
+def notices(log: EventLog) -> list[str]:
+    return [e.text for e in log.snapshot() if isinstance(e, Notice) and e.source == "runner"]
+
+
+def outcomes(log: EventLog) -> dict[str, TestOutcome]:
+    return {e.nodeid: e.outcome for e in log.snapshot() if isinstance(e, TestResult)}
+
+
+def server_pid(root: Path, tier: str = "code") -> int:
+    [server] = [s for s in server_statuses(root) if s.tier == tier]
+    return server.pid
+
+
+def test_warm_and_cold_give_the_same_results_on_the_sample_project(sandbox: Path) -> None:
+    write(
+        sandbox / "tests/unit/test_red.py",
+        """
+        import numpy as np
+
+        def test_red():
+            assert np.zeros(2).sum() == 1
+        """,
+    )
+    write(sandbox / "tests/data/test_red_data.py", "def test_red_data():\n    assert False\n")
+    config = load_config(sandbox)
+    for tier in (Tier.CODE, Tier.DATA):
+        cold, cold_log = run_tier(config, tier, warm=False)
+        first, _ = run_tier(config, tier)  # starts the server
+        warm, warm_log = run_tier(config, tier)
+        assert not any("cold" in text for text in notices(warm_log))
+        assert cold.verdict is warm.verdict is first.verdict is Verdict.FAILED
+        assert outcomes(warm_log) == outcomes(cold_log)
+        assert (warm.passed, warm.failed) == (cold.passed, cold.failed)
+        assert warm.failed >= 1 and warm.passed >= 3
+    statuses = {s.tier: s for s in server_statuses(sandbox)}
+    assert {"code", "data"} <= set(statuses)
+    assert {"torch", "pandas", "numpy"} <= {m.split(".")[0] for m in statuses["code"].preloaded}
+    assert all("credit" not in m for m in statuses["code"].preloaded)  # never the project's own code
+    assert statuses["code"].rss_bytes and statuses["code"].rss_bytes > 50 * 2**20
+
+
+def test_an_edit_to_a_source_module_fails_the_very_next_warm_run_and_the_fix_passes(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
+    config = load_config(root)
+    assert run_tier(config)[0].verdict is Verdict.PASSED
+    pid = server_pid(root)
+    write(root / "calc.py", "def add(a, b):\n    return a - b\n")
+    broken, log = run_tier(config)
+    assert broken.verdict is Verdict.FAILED
+    assert outcomes(log)["tests/unit/test_calc.py::test_add"] is TestOutcome.FAILED
+    write(root / "calc.py", "def add(a, b):\n    return a + b\n")
+    assert run_tier(config)[0].verdict is Verdict.PASSED
+    assert server_pid(root) == pid  # the same server served all three
+
+
+def test_a_conftest_edit_restarts_the_server_and_that_run_is_cold(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
+    config = load_config(root)
+    run_tier(config)
+    pid = server_pid(root)
+    write(root / "tests/conftest.py", "import pytest\n")
+    finished, log = run_tier(config)
+    assert finished.verdict is Verdict.PASSED
+    assert any("tests/conftest.py changed" in text and "this run is cold" in text for text in notices(log))
+    finished, log = run_tier(config)  # the restarted server serves (waited for while it warms up, if need be)
+    assert finished.verdict is Verdict.PASSED
+    assert server_pid(root) != pid
+    assert pid not in living_processes([pid])
+
+
+def _tiny_wheel(directory: Path) -> Path:
+    path = directory / "tinypkg-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr("tinypkg/__init__.py", "VALUE = 1\n")
+        wheel.writestr("tinypkg-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n")
+        wheel_file = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        wheel.writestr("tinypkg-0.1.dist-info/WHEEL", wheel_file)
+        wheel.writestr("tinypkg-0.1.dist-info/RECORD", "")
+    return path
+
+
+def _project_venv(path: Path) -> Path:
+    """A second virtual environment, without mlci: the base interpreter's pytest through its system site."""
+    subprocess.run([str(BASE_PYTHON), "-m", "venv", "--system-site-packages", "--without-pip", str(path)], check=True)
+    python = path / "bin" / "python"
+    probe = subprocess.run([str(python), "-c", "import pytest"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.fail(f"{BASE_PYTHON} has no pytest: the two-environment tests need it")
+    assert subprocess.run([str(python), "-c", "import mlci.engine"], capture_output=True).returncode != 0
+    return python
+
+
+def test_mlci_runs_the_tiers_in_the_projects_own_environment(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "p",
+        tests={
+            "tests/unit/test_where.py": """
+                import sys
+
+                def test_runs_in_the_projects_venv():
+                    assert sys.prefix.endswith("/p/.venv"), sys.prefix
+            """
+        },
+        sources=SOURCES,
+    )
+    python = _project_venv(root / ".venv")
+    config = load_config(root)
+    cold, log = run_tier(config, warm=False)
+    assert cold.verdict is Verdict.PASSED, [e for e in log.snapshot() if not isinstance(e, TestResult)]
+    warm, _ = run_tier(config)
+    assert warm.verdict is Verdict.PASSED
+    out = subprocess.run(
+        [sys.executable, "-m", "mlci.engine", "config", str(root)], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"# python: {python} (.venv/ at the project root)" in out
+    assert "code tier server pid" in out
+
+
+def test_installing_a_package_into_the_environment_restarts_the_server(tmp_path: Path) -> None:
+    venv = tmp_path / "env"
+    python = _project_venv(venv)
+    root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES, config=f"python: {python}\n")
+    config = load_config(root)
+    assert run_tier(config)[0].verdict is Verdict.PASSED
+    pid = server_pid(root)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(_tiny_wheel(tmp_path))],
+        check=True,
+        capture_output=True,
+    )
+    finished, log = run_tier(config)
+    assert finished.verdict is Verdict.PASSED
+    assert any("the installed packages" in text and "this run is cold" in text for text in notices(log))
+    run_tier(config)
+    assert server_pid(root) != pid
+
+
+FORK_UNSAFE = {
+    "threadymod/__init__.py": """
+        import threading
+        import time
+
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+    """,
+    "fakegpu/__init__.py": """
+        class cuda:
+            '''Stands in for torch.cuda: this "library" initialises CUDA as it is imported.'''
+
+            @staticmethod
+            def is_initialized():
+                return True
+    """,
+}
+
+
+def test_a_preloaded_module_that_starts_a_thread_or_initialises_cuda_is_left_out_with_a_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = tmp_path / "lib"  # third-party modules: outside the project, on the tier's PYTHONPATH
+    for name, text in FORK_UNSAFE.items():
+        write(lib / name, text)
+    monkeypatch.setenv("PYTHONPATH", str(lib))
+    tests = {
+        "tests/unit/test_libs.py": """
+            import fakegpu
+            import threadymod
+
+            def test_both_still_import_in_the_child():
+                assert fakegpu.cuda.is_initialized() and threadymod
+        """
+    }
+    root = make_project(tmp_path / "p", tests=tests)
+    finished, log = run_tier(load_config(root))
+    assert finished.verdict is Verdict.PASSED
+    said = "\n".join(notices(log))
+    assert "preloading threadymod started a thread (not fork-safe): restarting without it" in said
+    assert "preloading fakegpu initialised CUDA (not fork-safe): restarting without it" in said
+    [status] = server_statuses(root)
+    assert not {"threadymod", "fakegpu"} & set(status.preloaded)
+    again, log = run_tier(load_config(root))
+    assert again.verdict is Verdict.PASSED and not notices(log)
+
+
+SLEEPER = {
+    "tests/unit/test_sleeps.py": """
+        import os
+        import subprocess
+        import time
+        from pathlib import Path
+
+        def test_hangs():
+            child = subprocess.Popen(["sleep", "600"])
+            Path("child.pid").write_text(str(child.pid))
+            Path("test.pid").write_text(str(os.getpid()))
+            time.sleep(600)
+    """
+}
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+def test_cancel_and_timeout_kill_the_forked_childs_group_and_stopping_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    marker = uuid.uuid4().hex
+    monkeypatch.setenv(MARKER_ENV, marker)
+    config_text = "tiers:\n  code:\n    tests: [tests/unit]\n    timeout: 20\n"
+    root = make_project(tmp_path / "p", tests=SLEEPER, config=config_text)
+    config = load_config(root)
+    if how == "timeout":
+        config = dataclasses.replace(
+            config, tiers={Tier.CODE: dataclasses.replace(config.tiers[Tier.CODE], timeout=8.0)}
+        )
+    log = EventLog()
+    run = TierRun(config, Tier.CODE, run_id=1, plan_id=1, emit=log, warm=True)
+    thread = threading.Thread(target=run.run)
+    thread.start()
+    wait_until(lambda: (root / "child.pid").exists() and (root / "test.pid").exists(), what="the test's child")
+    pids = [int((root / name).read_text()) for name in ("child.pid", "test.pid")]
+    server = server_pid(root)
+    assert server not in pids and os.getpgid(pids[1]) == pids[1]  # a forked child, leader of its own group
+    if how == "cancel":
+        run.cancel("cancelled by you")
+    thread.join(60)
+    [finished] = log.finished(Tier.CODE)
+    assert finished.verdict is (Verdict.CANCELLED if how == "cancel" else Verdict.TIMED_OUT)
+    assert living_processes(pids) == []
+    assert living_processes([server]) == [server]  # the server survives its child
+    stop_servers(root)
+    assert processes_with_env(MARKER_ENV, marker) == []
+    assert server_statuses(root) == []
+
+
+def test_the_runner_says_which_interpreter_and_why(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES, config="python: nowhere/python\n")
+    done = subprocess.run([sys.executable, "-m", "mlci.engine", "runner", str(root)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("mlci.yaml:1: python: no such interpreter 'nowhere/python'")
+    assert "Traceback" not in done.stderr
+    write(root / "mlci.yaml", f"python: {sys.executable}\nrunner: cold\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "mlci.engine", "runner", str(root)], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines() == [
+        f"python: {sys.executable} (python: at mlci.yaml:1)",
+        "runner: cold (a fresh interpreter for every run)",
+    ]
