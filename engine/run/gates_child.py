@@ -1,65 +1,153 @@
-"""Evaluate the gates in a fresh interpreter (`mlci gates --json`), for long-lived processes.
+"""Evaluate the gates in a fresh interpreter (`mlci gates --json`): the one launcher of the gates child.
 
 Loading an MLflow model imports the project's own code (a models-from-code entry point,
 its `code_paths`) and its frameworks (torch, sklearn) into the process that loads it. In
 the TUI or `mlci watch`, which run for hours, the next evaluation would meet the modules
 the previous model imported, which may be stale after a code change, and the app would
 carry torch's memory for good. A child process starts clean every time and exits.
+
+The child is a tier command like pytest or `dvc repro`: it runs in its own process group
+with the tier's environment (`tier_environment`, the run token), until the tier's deadline;
+a cancel, the deadline, or an exception in the waiting thread (Ctrl-C, SIGTERM) kill it
+with everything it started. The model tier (`TierRun`), the check of a project without a
+model tier (`evaluate_gates_if_available`) and anyone else who wants the gates out of
+process all come through `run_gates_child`.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlci.engine.config.loader import Config
 from mlci.engine.errors import MlciError
 from mlci.engine.events import GateReport, event_from_json
-from mlci.engine.gates.evaluate import Progress
+from mlci.engine.run.process_group import Ending, GroupProcess
+from mlci.engine.run.tool_env import tool_env
 
-__all__ = ["PROGRESS_PREFIX", "evaluate_gates_in_subprocess"]
+__all__ = [
+    "PROGRESS_PREFIX",
+    "GatesChildOutcome",
+    "evaluate_gates_in_subprocess",
+    "gates_child_argv",
+    "run_gates_child",
+]
 
 PROGRESS_PREFIX = "[gates] "
 """How `mlci gates` marks its progress lines on stderr (its errors start "mlci gates:")."""
+ERROR_LINES = 3
+"""Last lines of the child's stderr quoted when it fails."""
+
+
+@dataclass(frozen=True)
+class GatesChildOutcome:
+    """How the gates child ended: its report, or why there is none."""
+
+    ending: Ending
+    """EXITED, or TIMED_OUT / STOPPED when it was killed (with its group)."""
+    report: GateReport | None
+    error: str = ""
+    """Why there is no report ("" when there is one, or when it was killed)."""
+
+
+def gates_child_argv(config: Config, model_path: Path | None = None) -> tuple[str, ...]:
+    """`python -m mlci.engine gates --json <root> [--model X]`, in this interpreter (where mlci lives)."""
+    argv = (sys.executable, "-m", "mlci.engine", "gates", "--json", str(config.root))
+    return (*argv, "--model", str(model_path)) if model_path is not None else argv
+
+
+def _report(text: str, returncode: int | None, errors: list[str]) -> GateReport | str:
+    """The child's report, or why it gave none."""
+    if returncode not in (0, 1) or not text.strip():
+        tail = "; ".join(errors[-ERROR_LINES:]) or f"exit status {returncode}"
+        return f"gates could not be evaluated: {tail}"
+    try:
+        report = event_from_json(json.loads(text))
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"gates could not be evaluated: unreadable report ({exc})"
+    if not isinstance(report, GateReport):
+        return "gates could not be evaluated: `mlci gates --json` printed no gate report"
+    return report
+
+
+def run_gates_child(
+    config: Config,
+    *,
+    env: Mapping[str, str] | None = None,
+    deadline: float | None = None,
+    stop: threading.Event | None = None,
+    model_path: Path | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    on_start: Callable[[GroupProcess | None], None] | None = None,
+) -> GatesChildOutcome:
+    """Run the gates child to its report, its `deadline` (monotonic) or `stop`, whichever comes first.
+
+    `env` is the tier's environment (default: the tool environment); `on_progress` gets each
+    progress line of the child, without its prefix; `on_start` is told the running process (and
+    None once it is gone), so that the caller can show its process group. Raises OSError when
+    the interpreter cannot be started.
+    """
+    errors: list[str] = []
+
+    def on_lines(lines: tuple[str, ...]) -> None:
+        for line in lines:
+            if line.startswith(PROGRESS_PREFIX):
+                if on_progress is not None:
+                    on_progress(line[len(PROGRESS_PREFIX) :])
+            elif line.strip():
+                errors.append(line)
+
+    # stdout goes to a file: a large report must not fill a pipe nobody reads while stderr streams.
+    with tempfile.TemporaryFile() as out:
+        process = GroupProcess(
+            gates_child_argv(config, model_path),
+            cwd=config.root,
+            env=env if env is not None else tool_env({"PYTHONUNBUFFERED": "1"}),
+            stdout=out,
+            on_lines=on_lines,
+        )
+        process.start()
+        if on_start is not None:
+            on_start(process)
+        try:
+            outcome = process.wait(deadline=deadline, stop=stop or threading.Event())
+        finally:
+            if on_start is not None:
+                on_start(None)
+        out.seek(0)
+        text = out.read().decode("utf-8", errors="replace")
+    if outcome.ending is not Ending.EXITED:
+        return GatesChildOutcome(outcome.ending, None)
+    found = _report(text, outcome.returncode, errors)
+    if isinstance(found, str):
+        return GatesChildOutcome(Ending.EXITED, None, found)
+    return GatesChildOutcome(Ending.EXITED, found)
 
 
 def evaluate_gates_in_subprocess(
-    config: Config, *, model_path: Path | None = None, emit_progress: Progress | None = None
+    config: Config,
+    *,
+    model_path: Path | None = None,
+    emit_progress: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+    stop: threading.Event | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> GateReport:
-    """The same report as `evaluate_gates`, computed by `python -m mlci.engine gates --json` in a child."""
-    argv = [sys.executable, "-m", "mlci.engine", "gates", "--json", str(config.root)]
-    if model_path is not None:
-        argv += ["--model", str(model_path)]
-    errors: list[str] = []
-    # stdout goes to a file: a large report must not fill a pipe nobody reads while stderr streams.
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
-        with subprocess.Popen(
-            argv,
-            cwd=config.root,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        ) as proc:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                line = line.rstrip("\n")
-                if line.startswith(PROGRESS_PREFIX):
-                    if emit_progress is not None:
-                        emit_progress(line[len(PROGRESS_PREFIX) :])
-                elif line.strip():
-                    errors.append(line)
-            code = proc.wait()
-        out.seek(0)
-        text = out.read()
-    if code not in (0, 1) or not text.strip():
-        tail = "; ".join(errors[-3:]) or f"exit status {code}"
-        raise MlciError(f"gate evaluation failed: {tail}")
-    report = event_from_json(json.loads(text))
-    if not isinstance(report, GateReport):
-        raise MlciError("gate evaluation printed something other than a gate report")
-    return report
+    """The same report as `evaluate_gates`, computed in a child; raises MlciError when there is none."""
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    outcome = run_gates_child(
+        config, env=env, deadline=deadline, stop=stop, model_path=model_path, on_progress=emit_progress
+    )
+    if outcome.ending is Ending.TIMED_OUT:
+        raise MlciError(f"gate evaluation timed out after {timeout:g}s")
+    if outcome.ending is Ending.STOPPED:
+        raise MlciError("gate evaluation was cancelled")
+    if outcome.report is None:
+        raise MlciError(outcome.error.replace("gates could not be evaluated", "gate evaluation failed", 1))
+    return outcome.report

@@ -1,8 +1,10 @@
 """A subprocess in its own process group: its output streamed in batches, and the whole group killed on demand.
 
-Every tier command (pytest, `dvc repro`) runs through `GroupProcess`. The group matters because
-the command's children (a DVC stage's python, a DataLoader worker, a test's own subprocess)
-must die with it: a cancel, a timeout or quitting the app kill the group, never just its leader.
+Every tier command (pytest, `dvc repro`, the gates child) runs through `GroupProcess`. The group
+matters because the command's children (a DVC stage's python, a DataLoader worker, a test's own
+subprocess) must die with it: a cancel, a timeout or quitting the app kill the group, never just
+its leader. Descendants that left the group (`setsid`, a double fork) are found by the run token
+in their environment (see `run_token`) and killed with it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mlci.engine.run.interrupts import shielded
+from mlci.engine.run.run_token import marked_processes, new_token, with_token
+
 __all__ = ["Ending", "GroupProcess", "Outcome", "group_alive", "kill_group"]
 
 BATCH_S = 0.075
@@ -30,6 +35,10 @@ LINE_MAX = 2000
 """Characters kept of one output line (a progress bar without newlines must not grow without bound)."""
 TAIL_LINES = 40
 """Output lines kept for explaining a failure in words."""
+SWEEP_S = 0.05
+"""How often, during the grace period, /proc is scanned again for the run's marked processes."""
+MAX_SWEEPS = 50
+"""SIGKILL rounds at most: each catches what forked while the previous round was scanning."""
 
 
 class Ending(enum.Enum):
@@ -61,30 +70,51 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def kill_group(pgid: int, *, grace_s: float = KILL_GRACE_S, leader: subprocess.Popen[bytes] | None = None) -> None:
-    """SIGTERM the whole group, then SIGKILL whatever is left after `grace_s`.
+def _signal(pgid: int, token: str | None, sig: signal.Signals) -> bool:
+    """Send `sig` to the group and to every process marked with `token`; whether any of them exists."""
+    exists = True
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        exists = False
+    except PermissionError:
+        pass
+    for pid in marked_processes(token) if token else ():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+            exists = True
+    return exists
+
+
+def kill_group(
+    pgid: int,
+    *,
+    grace_s: float = KILL_GRACE_S,
+    leader: subprocess.Popen[bytes] | None = None,
+    token: str | None = None,
+) -> None:
+    """SIGTERM the whole group (and the processes marked with `token`), then SIGKILL whatever is left after `grace_s`.
 
     The leader (when given) is reaped as it dies, so that its zombie does not keep the group
     looking alive for the whole grace period.
     """
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
+    if not _signal(pgid, token, signal.SIGTERM):
         return
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         if leader is not None:
             leader.poll()
-        if not group_alive(pgid):
+        if not group_alive(pgid) and not (token and marked_processes(token)):
             return
-        time.sleep(0.02)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    if leader is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored: this is brief
-            leader.wait(timeout=grace_s)
+        time.sleep(SWEEP_S if token else 0.02)
+    for _ in range(MAX_SWEEPS):
+        _signal(pgid, token, signal.SIGKILL)
+        if leader is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored: this is brief
+                leader.wait(timeout=grace_s)
+        if not (token and marked_processes(token)):
+            return
+        time.sleep(0.01)
 
 
 class GroupProcess:
@@ -106,7 +136,9 @@ class GroupProcess:
     ) -> None:
         self.argv = tuple(argv)
         self._cwd = cwd
-        self._env = dict(env)
+        self.token = new_token()
+        """Marks every process this command starts, in or out of its group (see `run_token`)."""
+        self._env = with_token(env, self.token)
         self._on_lines = on_lines
         self._stdout = stdout
         self._lock = threading.Lock()
@@ -166,17 +198,22 @@ class GroupProcess:
         proc = self._proc
         assert proc is not None, "start() first"
         ending = Ending.EXITED
-        while proc.poll() is None:
-            if stop.wait(BATCH_S):
-                ending = Ending.STOPPED
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                ending = Ending.TIMED_OUT
-                break
-            self._flush()
-            if tick is not None:
-                tick()
-        kill_group(proc.pid, leader=proc)
+        try:
+            while proc.poll() is None:
+                if stop.wait(BATCH_S):
+                    ending = Ending.STOPPED
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    ending = Ending.TIMED_OUT
+                    break
+                self._flush()
+                if tick is not None:
+                    tick()
+        finally:
+            # Also when the waiting thread is interrupted (Ctrl-C, SIGTERM as `Stopped`): the
+            # command dies with the process that started it.
+            with shielded():  # a second Ctrl-C must not cut the kill short
+                kill_group(proc.pid, leader=proc, token=self.token)
         if self._reader is not None:
             self._reader.join(timeout=KILL_GRACE_S)
         self._flush()

@@ -44,6 +44,8 @@ class _Stream:
         self._pending: dict[str, dict[str, Any]] = {}
         self.session: dict[str, Any] | None = None
         """The exit status, kept from sessionfinish until unconfigure writes it."""
+        self.pytest_session: Any = None
+        """pytest's session, whose final exit status unconfigure reads."""
 
     def write(self, record: dict[str, Any]) -> None:
         path = os.environ.get(REPORT_ENV)
@@ -126,6 +128,7 @@ def pytest_collectreport(report: Any) -> None:
 
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
     _STREAM.session = {"kind": "session", "exitstatus": int(exitstatus), "collected": int(session.testscollected)}
+    _STREAM.pytest_session = session
 
 
 def pytest_unconfigure(config: Any) -> None:
@@ -133,4 +136,8 @@ def pytest_unconfigure(config: Any) -> None:
     # down, which with heavy test dependencies (torch) can take seconds. The runner gives the
     # verdict on this line rather than on the process's exit.
     if _STREAM.session is not None:
+        # The status pytest will exit with: a conftest or plugin may have set `session.exitstatus`
+        # in its own sessionfinish, after ours was called with the earlier value.
+        final = getattr(_STREAM.pytest_session, "exitstatus", _STREAM.session["exitstatus"])
+        _STREAM.session["exitstatus"] = int(final)
         _STREAM.write(_STREAM.session)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -103,11 +105,79 @@ def test_a_collection_error_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert "no_such_module_anywhere" in result.longrepr
 
 
-def test_no_tests_is_green_with_a_note(tmp_path: Path) -> None:
+def test_a_tier_that_collects_no_test_is_red_no_tests_ran(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", tests={"tests/helpers.py": "X = 1\n"})
     log, _ = run_tier(root)
     finished = log.finished(Tier.CODE)[-1]
-    assert (finished.verdict, finished.reason) == (Verdict.PASSED, "no tests collected")
+    assert finished.verdict is Verdict.FAILED
+    assert finished.reason.startswith("no tests ran")
+
+
+def test_a_selection_that_matches_nothing_is_red_too(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/test_ok.py": "def test_one():\n    pass\n"},
+        config="tiers:\n  code:\n    tests: [tests]\n    pytest_args: ['-k', 'no_such_test']\n",
+    )
+    log, _ = run_tier(root)
+    finished = log.finished(Tier.CODE)[-1]
+    assert (finished.verdict, finished.passed) == (Verdict.FAILED, 0)
+    assert finished.reason.startswith("no tests ran")
+
+
+def test_allow_empty_makes_an_empty_tier_green_with_a_note(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/helpers.py": "X = 1\n"},
+        config="tiers:\n  code:\n    tests: [tests]\n    allow_empty: true\n",
+    )
+    log, _ = run_tier(root)
+    finished = log.finished(Tier.CODE)[-1]
+    assert (finished.verdict, finished.reason) == (Verdict.PASSED, "no tests collected (allow_empty)")
+
+
+def test_allow_empty_must_be_a_boolean(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/test_ok.py": "def test_one():\n    pass\n"},
+        config="tiers:\n  code:\n    tests: [tests]\n    allow_empty: 'yes'\n",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlci.engine", "run", "--tier", "code", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.endswith("mlci.yaml:4: tiers.code.allow_empty must be true or false, got a string ('yes')")
+    assert "Traceback" not in proc.stderr and "collected" not in proc.stdout
+
+
+FAILS_THE_SESSION = """
+def pytest_sessionfinish(session, exitstatus):
+    # what --cov-fail-under does when coverage is short
+    session.exitstatus = 1
+"""
+
+
+def test_a_conftest_that_fails_the_session_is_red_with_the_reason(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/test_ok.py": "def test_one():\n    pass\n", "tests/conftest.py": FAILS_THE_SESSION},
+    )
+    log, _ = run_tier(root)
+    finished = log.finished(Tier.CODE)[-1]
+    assert (finished.verdict, finished.passed, finished.failed) == (Verdict.FAILED, 1, 0)
+    assert finished.reason.startswith("a plugin or conftest failed the session")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlci.engine", "run", "--tier", "code", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "a plugin or conftest failed the session" in proc.stdout + proc.stderr
 
 
 def test_output_arrives_in_batches_not_line_by_line(tmp_path: Path) -> None:
