@@ -13,9 +13,11 @@ import enum
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "AffectedVerdict",
     "ChangeDetected",
     "CiJob",
     "CiRun",
@@ -31,6 +33,8 @@ __all__ = [
     "Notice",
     "OutputLines",
     "PlanMade",
+    "PushCommit",
+    "PushPlan",
     "PushProgress",
     "TestOutcome",
     "TestResult",
@@ -194,6 +198,35 @@ class TestResult:
 
 
 @dataclass(frozen=True)
+class AffectedVerdict:
+    """The code tier's first verdict: the tests the change affects ran first, and this is how they did.
+
+    The tier's own verdict (`TierFinished`) follows once the rest has run; when an affected
+    test is red, the rest is not run and the tier is red at once.
+    """
+
+    run_id: int
+    tier: Tier
+    passed: int
+    failed: int
+    duration_s: float
+    """From the tier's start to this verdict: what the person waited for."""
+    nodeids: tuple[str, ...] = ()
+    """The affected tests, in the order they ran."""
+    total: int = 0
+    """Tests the tier collected, affected or not."""
+    why: str = ""
+    """When every test counts as affected, why ("first run: no affected-test data yet"); else ""."""
+    data_changed: tuple[str, ...] = ()
+    """Project files (data, not Python) whose content changed since a test last read them."""
+    at: float = field(default_factory=_now)
+
+    @property
+    def is_green(self) -> bool:
+        return self.failed == 0
+
+
+@dataclass(frozen=True)
 class MetricPoint:
     """One training metric value, followed live from the MLflow run."""
 
@@ -222,6 +255,17 @@ class GateResult:
     """Performance and regression checks: the metric's name as the gate file spells it."""
     baseline: float | None = None
     """Regression checks: the baseline's value of the metric (`value` is the candidate's)."""
+    interval_low: float | None = None
+    """The bootstrap confidence interval of `value`, on the scale of `value` and `threshold`; None when the
+    figure has no rows to resample (read from a metrics file). Regression: the baseline plus the interval of
+    the paired per-row difference (candidate minus baseline on the same rows)."""
+    interval_high: float | None = None
+    confidence: float | None = None
+    """The interval's level (0.95); None without an interval."""
+    borderline: bool = False
+    """The point estimate passes the threshold but the interval crosses it: a coin-flip, shown as such."""
+    interval_note: str = ""
+    """How the interval was made ("95% interval, 1000 resamples of 4000 rows") or why there is none."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +345,67 @@ class PushProgress:
 
 
 @dataclass(frozen=True)
+class PushCommit:
+    """One commit as the push confirmation lists it."""
+
+    sha: str
+    """Short SHA."""
+    subject: str
+    author: str
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push would send, for the confirmation the TUI and the CLI show before anything runs.
+
+    A value, not an event: the session plans it on request (`Session.plan_push`) and the
+    person confirms it; the push then sends exactly `head`, and refuses if the branch moved.
+    """
+
+    root: Path
+    branch: str
+    remote: str
+    remote_url: str
+    """Credentials, if the URL carries any, are replaced by `***`."""
+    head: str
+    """Full SHA of the branch tip that would be pushed (and checked)."""
+    commits: tuple[PushCommit, ...]
+    """Newest first (at most 50)."""
+    total_commits: int
+    new_branch: bool
+    """The remote has no branch of this name yet: it is created and becomes the upstream."""
+    upstream: str | None
+    """The branch's current upstream, if it has one."""
+    uncommitted: int
+    """Files with uncommitted changes: they are not part of the push (nor of its check)."""
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.new_branch and self.total_commits == 0
+
+    @property
+    def refspec(self) -> str:
+        # The checked SHA itself, not the branch name: a commit made during the check is not sent.
+        # Deliberately without a leading "+": a non-fast-forward update is refused, never forced.
+        return f"{self.head}:refs/heads/{self.branch}"
+
+    def warnings(self) -> tuple[str, ...]:
+        if not self.uncommitted:
+            return ()
+        noun = "change" if self.uncommitted == 1 else "changes"
+        return (f"{self.uncommitted} uncommitted {noun} will not be pushed (only commits are)",)
+
+    def summary(self) -> str:
+        """One line: what goes where."""
+        target = f"{self.remote}/{self.branch}"
+        if self.up_to_date:
+            return f"nothing to push: {target} already has {self.head[:8]}"
+        noun = "commit" if self.total_commits == 1 else "commits"
+        new = " (new branch, upstream will be set)" if self.new_branch else ""
+        return f"push {self.total_commits} {noun} of {self.branch} to {target}{new}"
+
+
+@dataclass(frozen=True)
 class CiJob:
     name: str
     status: str
@@ -346,6 +451,7 @@ Event = (
     | TierStale
     | OutputLines
     | TestResult
+    | AffectedVerdict
     | MetricPoint
     | GateReport
     | GpuSample
@@ -366,6 +472,7 @@ _EVENT_TYPES: Mapping[str, type[Any]] = {
         TierStale,
         OutputLines,
         TestResult,
+        AffectedVerdict,
         MetricPoint,
         GateReport,
         GpuSample,

@@ -1,4 +1,8 @@
-"""Install the git pre-push hook that runs `mlci check` (`mlci hooks install`).
+"""The git pre-push hook (`mlci hooks install`), and what git tells it is pushed.
+
+The hook hands git's standard input to `mlci hooks pre-push`: one line per ref pushed,
+`<local ref> <local sha> <remote ref> <remote sha>`. Each pushed tip is checked (the commit
+itself, not the working tree); a deletion (an all-zero local SHA) needs no check.
 
 The hook is a small POSIX shell script marked as mlci's, so reinstalling replaces it
 quietly while a hook that someone else wrote is left alone unless `force` is given
@@ -18,10 +22,47 @@ from pathlib import Path
 
 from mlci.engine.errors import MlciError
 
-__all__ = ["HOOK_MARKER", "HookInstall", "hook_script", "hooks_dir", "install_pre_push_hook"]
+__all__ = [
+    "HOOK_MARKER",
+    "HookInstall",
+    "PushedRef",
+    "hook_script",
+    "hooks_dir",
+    "install_pre_push_hook",
+    "parse_pushed_refs",
+]
 
 HOOK_MARKER = "# mlci-managed-hook: pre-push"
 """The line that identifies a hook as mlci's own."""
+
+
+@dataclass(frozen=True)
+class PushedRef:
+    """One line of what git gives a pre-push hook on its standard input."""
+
+    local_ref: str
+    local_sha: str
+    remote_ref: str
+    remote_sha: str
+
+    @property
+    def deletion(self) -> bool:
+        """The push deletes `remote_ref`: nothing is sent, so nothing needs checking."""
+        return set(self.local_sha) == {"0"}
+
+
+def parse_pushed_refs(text: str) -> tuple[PushedRef, ...]:
+    """git's pre-push lines; MlciError naming the line when one is not four fields."""
+    refs = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 4:
+            expected = "'<local ref> <local sha> <remote ref> <remote sha>'"
+            raise MlciError(f"<stdin>:{number}: expected {expected}, got {line!r}")
+        refs.append(PushedRef(*fields))
+    return tuple(refs)
 
 
 @dataclass(frozen=True)
@@ -50,23 +91,21 @@ def hooks_dir(root: Path) -> Path:
 
 
 def hook_script(python: str | None = None) -> str:
-    """The pre-push hook: `mlci check` with the interpreter that installed it, else `mlci` on PATH."""
+    """The pre-push hook: `mlci hooks pre-push` with the interpreter that installed it, else `mlci` on PATH."""
     interpreter = shlex.quote(python or sys.executable)
     return f"""#!/bin/sh
 {HOOK_MARKER}
-# Written by `mlci hooks install`: runs the pre-push check (every tier in order, the quick
-# model tier, the gates) and blocks the push when it is red. Skip it once with
-# `git push --no-verify`; `mlci push` has already run the check and says so here.
-if [ -n "$MLCI_CHECKED_HEAD" ] && [ "$MLCI_CHECKED_HEAD" = "$(git rev-parse HEAD)" ]; then
-    echo "mlci pre-push hook: the check already passed for $MLCI_CHECKED_HEAD (mlci push)"
-    exit 0
-fi
+# Written by `mlci hooks install`: checks every commit this push sends (every tier in order,
+# the quick model tier, the gates), each as committed, and blocks the push when one is red.
+# git's lines on standard input say what is pushed; they go on to mlci as they are.
+# Skip it once with `git push --no-verify`; a commit `mlci push` has just checked is not
+# checked again.
 MLCI_PYTHON={interpreter}
 if [ -x "$MLCI_PYTHON" ]; then
-    exec "$MLCI_PYTHON" -m mlci.engine check
+    exec "$MLCI_PYTHON" -m mlci.engine hooks pre-push "$@"
 fi
 if command -v mlci >/dev/null 2>&1; then
-    exec mlci check
+    exec mlci hooks pre-push "$@"
 fi
 echo "mlci pre-push hook: mlci is not installed here ($MLCI_PYTHON is gone and mlci is not on PATH)" >&2
 echo "reinstall it, run 'mlci hooks install', or push with --no-verify" >&2

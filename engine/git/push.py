@@ -1,4 +1,4 @@
-"""Push the current branch to its remote, after the pre-push check, never forced.
+"""Push the checked commit of the current branch to its remote, after the pre-push check, never forced.
 
 Two steps, so that a person can see what will happen before it does:
 
@@ -6,10 +6,12 @@ Two steps, so that a person can see what will happen before it does:
   refuses with one clear line: not a repository, a detached HEAD, a git operation in
   progress, no such remote. Uncommitted changes are a warning, not a refusal: they stay
   local, and the plan says so.
-* `push_branch` runs the injected pre-push check and, only when it is green, pushes
-  `refs/heads/<b>:refs/heads/<b>` with `--set-upstream`. Every failure (red check,
-  non-fast-forward, refused by the remote, authentication, unreachable remote) is an
-  `MlciError` with one line, and a push that git refused changes nothing locally.
+* `push_branch` runs the injected pre-push check (of the plan's commit) and, only when it
+  is green, pushes that very SHA, `<sha>:refs/heads/<b>`, then sets the upstream. It refuses
+  when the branch moved since the plan (a commit made during the check was not checked).
+  Every failure (red check, non-fast-forward, refused by the remote, authentication,
+  unreachable remote) is an `MlciError` with one line, and a push that git refused changes
+  nothing locally.
 
 Nothing here ever forces: no `+` refspec and no `--force` flag are ever built.
 """
@@ -26,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlci.engine.errors import MlciError
-from mlci.engine.events import PushProgress
-from mlci.engine.git.state import Commit, operation_in_progress, outgoing_commits
+from mlci.engine.events import PushCommit, PushPlan, PushProgress
+from mlci.engine.git.state import operation_in_progress, outgoing_commits
 
 if TYPE_CHECKING:
     import git
@@ -43,8 +45,8 @@ __all__ = [
 ]
 
 CHECKED_HEAD_ENV = "MLCI_CHECKED_HEAD"
-"""Set for the `git push` that `mlci push` runs: the SHA the check just passed, so that
-mlci's own pre-push hook does not run the same check a second time."""
+"""Set for the `git push` that mlci runs: the SHA the check just passed, so that mlci's own
+pre-push hook does not check the same commit a second time."""
 
 _AUTH_PATTERN = re.compile(
     r"authentication failed|permission denied|could not read (username|password)|"
@@ -62,52 +64,6 @@ class CheckOutcome(Protocol):
 
     @property
     def failures(self) -> tuple[str, ...]: ...
-
-
-@dataclass(frozen=True)
-class PushPlan:
-    """What `push_branch` would send, for the confirmation the TUI and the CLI show first."""
-
-    root: Path
-    branch: str
-    remote: str
-    remote_url: str
-    """Credentials, if the URL carries any, are replaced by `***`."""
-    head: str
-    """Full SHA of the branch tip that would be pushed."""
-    commits: tuple[Commit, ...]
-    """Newest first (at most 50)."""
-    total_commits: int
-    new_branch: bool
-    """The remote has no branch of this name yet: it is created and becomes the upstream."""
-    upstream: str | None
-    """The branch's current upstream, if it has one."""
-    uncommitted: int
-    """Files with uncommitted changes: they are not part of the push."""
-
-    @property
-    def up_to_date(self) -> bool:
-        return not self.new_branch and self.total_commits == 0
-
-    @property
-    def refspec(self) -> str:
-        # Deliberately without a leading "+": a non-fast-forward update is refused, never forced.
-        return f"refs/heads/{self.branch}:refs/heads/{self.branch}"
-
-    def warnings(self) -> tuple[str, ...]:
-        if not self.uncommitted:
-            return ()
-        noun = "change" if self.uncommitted == 1 else "changes"
-        return (f"{self.uncommitted} uncommitted {noun} will not be pushed (only commits are)",)
-
-    def summary(self) -> str:
-        """One line: what goes where."""
-        target = f"{self.remote}/{self.branch}"
-        if self.up_to_date:
-            return f"nothing to push: {target} already has {self.head[:8]}"
-        noun = "commit" if self.total_commits == 1 else "commits"
-        new = " (new branch, upstream will be set)" if self.new_branch else ""
-        return f"push {self.total_commits} {noun} of {self.branch} to {target}{new}"
 
 
 @dataclass(frozen=True)
@@ -160,14 +116,16 @@ def plan_push(root: Path, *, remote: str = "origin") -> PushPlan:
         url = scrub_url(repo.git.remote("get-url", remote))
         outgoing = outgoing_commits(repo, remote, branch)
         tracking = repo.active_branch.tracking_branch()
-        dirty = [line for line in repo.git.status("--porcelain", "--untracked-files=normal").splitlines() if line]
+        with repo.git.custom_environment(GIT_OPTIONAL_LOCKS="0"):  # never take the user's index lock
+            status = repo.git.status("--porcelain", "--untracked-files=normal")
+        dirty = [line for line in status.splitlines() if line]
         return PushPlan(
             root=Path(repo.working_tree_dir or root),
             branch=branch,
             remote=remote,
             remote_url=url,
             head=repo.head.commit.hexsha,
-            commits=outgoing.commits,
+            commits=tuple(PushCommit(c.sha, c.subject, c.author) for c in outgoing.commits),
             total_commits=outgoing.total,
             new_branch=outgoing.new_branch,
             upstream=tracking.name if tracking is not None else None,
@@ -238,24 +196,36 @@ def _git_env(check_passed_for: str | None, interactive: bool) -> dict[str, str]:
     return env
 
 
-def _failure(plan: PushPlan, info: Any, remote_lines: list[str]) -> str | None:
-    """The one-line reason a PushInfo reports a failure, or None when it succeeded."""
-    import git
+@dataclass(frozen=True)
+class _RefStatus:
+    """One line of `git push --porcelain`: `<flag>\t<src>:<dst>\t<summary>`.
 
-    flags = info.flags
+    Parsed here because GitPython's PushInfo only understands a branch name as the source,
+    and the source of our push is the checked SHA.
+    """
+
+    flag: str
+    """`*` new, ` ` fast-forward, `=` up to date, `!` rejected (`+` forced and `-` deleted never happen)."""
+    remote_ref: str
+    summary: str
+
+
+def _failure(plan: PushPlan, info: _RefStatus, remote_lines: list[str]) -> str | None:
+    """The one-line reason a ref's status reports a failure, or None when it succeeded."""
+    if info.flag != "!":
+        return None
     target = f"{plan.remote}/{plan.branch}"
-    if flags & git.PushInfo.REJECTED:
+    summary = info.summary.strip()
+    if summary.startswith("[rejected]"):
         return (
             f"push rejected: {target} has commits that {plan.branch} does not (non-fast-forward); "
             "pull or rebase, then push again (mlci never forces)"
         )
-    if flags & (git.PushInfo.REMOTE_REJECTED | git.PushInfo.REMOTE_FAILURE):
+    if summary.startswith(("[remote rejected]", "[remote failure]")):
         said = "; ".join(line.removeprefix("remote:").strip() for line in remote_lines if line.strip())
-        why = info.summary.strip().strip("[]") or "remote rejected"
+        why = summary.split("]", 1)[0].strip("[]") or "remote rejected"
         return f"the remote refused the push of {plan.branch} ({why})" + (f": {said}" if said else "")
-    if flags & git.PushInfo.ERROR:
-        return f"push of {plan.branch} to {plan.remote} failed: {info.summary.strip()}"
-    return None
+    return f"push of {plan.branch} to {plan.remote} failed: {summary}"
 
 
 def _command_error_message(plan: PushPlan, exc: Exception, other_lines: list[str]) -> str:
@@ -286,15 +256,16 @@ def push_branch(
     plan: PushPlan | None = None,
     interactive: bool = False,
 ) -> PushOutcome:
-    """Run the pre-push check, then push the current branch with its upstream set.
+    """Run the pre-push check of the plan's commit, then push that commit to the branch, upstream set.
 
     Args:
         root: The project (any directory inside the repository).
         remote: The remote to push to.
-        check: The pre-push check; None skips it (`--no-verify`), and the outcome says so.
+        check: The pre-push check of `plan.head` (the caller binds the commit); None skips it
+            (`--no-verify`), and the outcome says so.
         progress: Receives PushProgress events as the check and the push go along.
         plan: The plan the user confirmed; re-planned when None. The branch tip must still
-            be the one that was confirmed, or the push is refused.
+            be the one that was confirmed, before and after the check, or the push is refused.
         interactive: A person at a terminal can answer git's credential prompts.
 
     Raises:
@@ -318,18 +289,25 @@ def push_branch(
     if check is None:
         progress(PushProgress(stage="check", message="pre-push check SKIPPED (--no-verify)", ok=None))
     else:
-        progress(PushProgress(stage="check", message="running the pre-push check (mlci check)"))
+        progress(PushProgress(stage="check", message=f"running the pre-push check of {plan.head[:8]} (mlci check)"))
         result = check()
         if not result.ok:
             failed = "; ".join(result.failures) or "the check is red"
             raise fail(f"pre-push check failed ({failed}): nothing was pushed")
         progress(PushProgress(stage="check", message="pre-push check passed", ok=True))
+        tip = _branch_tip(plan.root, plan.branch)
+        if tip != plan.head:
+            now = f"now at {tip[:8]}" if tip else "deleted"
+            raise fail(
+                f"{plan.branch} moved during the check ({now}; {plan.head[:8]} was checked): "
+                "nothing was pushed; push again to check the new commit"
+            )
 
     progress(PushProgress(stage="push", message=plan.summary(), percent=0.0))
     infos, remote_lines = _run_push(
         plan, check_passed=check is not None, interactive=interactive, progress=progress, fail=fail
     )
-    mine = [i for i in infos if i.remote_ref_string == f"refs/heads/{plan.branch}"] or list(infos)
+    mine = [i for i in infos if i.remote_ref == f"refs/heads/{plan.branch}"] or list(infos)
     if not mine:
         raise fail(f"git push to {plan.remote} reported nothing for {plan.branch}; nothing was pushed")
     for info in mine:
@@ -339,6 +317,9 @@ def push_branch(
     noun = "commit" if plan.total_commits == 1 else "commits"
     target = f"{plan.remote}/{plan.branch}"
     message = f"pushed {plan.total_commits} {noun} to {target}; {plan.branch} now tracks {target}"
+    upstream_problem = _set_upstream(plan)
+    if upstream_problem:
+        message = f"pushed {plan.total_commits} {noun} to {target}; the upstream was not set: {upstream_problem}"
     if check is None:
         message += " (pre-push check skipped: --no-verify)"
     progress(PushProgress(stage="done", message=message, percent=100.0, ok=True))
@@ -357,6 +338,32 @@ def _quiet_gitpython() -> Iterator[None]:
         logger.setLevel(previous)
 
 
+def _branch_tip(root: Path, branch: str) -> str:
+    """The SHA `refs/heads/<branch>` points at now, "" when it is gone."""
+    repo = _open_repo(root)
+    with repo:
+        try:
+            return str(repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"))
+        except Exception:  # GitCommandError: no such branch any more
+            return ""
+
+
+def _set_upstream(plan: PushPlan) -> str:
+    """Make `<remote>/<branch>` the branch's upstream ("" when done, else why not).
+
+    git's `--set-upstream` only acts on a branch-name source; the source here is a SHA.
+    """
+    import git
+
+    repo = _open_repo(plan.root)
+    with repo:
+        try:
+            repo.git.branch(f"--set-upstream-to={plan.remote}/{plan.branch}", plan.branch)
+        except git.GitCommandError as exc:
+            return scrub_url(str(exc.stderr or exc)).strip().strip("'").removeprefix("stderr:").strip()
+    return ""
+
+
 def _run_push(
     plan: PushPlan,
     *,
@@ -364,19 +371,44 @@ def _run_push(
     interactive: bool,
     progress: Callable[[PushProgress], None],
     fail: Callable[[str], MlciError],
-) -> tuple[list[Any], list[str]]:
+) -> tuple[list[_RefStatus], list[str]]:
     import git
+    from git.cmd import handle_process_output
 
     reporter = _progress_class()(progress)
+    statuses: list[_RefStatus] = []
+
+    def on_stdout(line: str) -> None:
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) >= 3 and ":" in parts[1]:
+            statuses.append(_RefStatus(parts[0], parts[1].split(":", 1)[1], parts[2]))
+
     repo = _open_repo(plan.root)
     with repo:
         env: Mapping[str, str] = _git_env(plan.head if check_passed else None, interactive)
-        options: dict[str, Any] = {"set_upstream": True}
+        options: dict[str, Any] = {}
         if not check_passed:
             options["no_verify"] = True
         try:
             with repo.git.custom_environment(**env), _quiet_gitpython():
-                infos = repo.remote(plan.remote).push(plan.refspec, progress=reporter, **options)
+                process = repo.git.push(
+                    "--",
+                    plan.remote,
+                    plan.refspec,
+                    porcelain=True,
+                    progress=True,
+                    as_process=True,
+                    universal_newlines=True,
+                    **options,
+                )
+                handle_process_output(
+                    process, on_stdout, reporter.new_message_handler(), finalizer=None, decode_streams=False
+                )
+                try:
+                    process.wait(stderr="\n".join(reporter.error_lines))
+                except git.GitCommandError:
+                    if not statuses:  # nothing reached the remote: say why from git's own words
+                        raise
         except git.GitCommandError as exc:
             raise fail(_command_error_message(plan, exc, reporter.other_lines)) from None
-        return list(infos), list(reporter.remote_lines)
+        return statuses, list(reporter.remote_lines)

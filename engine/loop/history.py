@@ -1,4 +1,5 @@
-"""Run history in one sqlite file, `<project>/.mlci/history.sqlite`: plans, tier runs, test results, gate reports.
+"""Run history in one sqlite file, `<project>/.mlci/history.sqlite`: plans, tier runs, test results, gate reports,
+and the proofs: the content keys of the commits the pre-push check found green (see `loop.proof`).
 
 `History.record` takes the engine's events as they are emitted (from any engine thread) and
 writes each fact in one transaction, so a crash never leaves half a run behind. The database
@@ -14,9 +15,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlci.engine.events import (
     Event,
@@ -28,7 +31,19 @@ from mlci.engine.events import (
     Trigger,
 )
 
-__all__ = ["HISTORY_FILE", "History", "PlanRecord", "RunRecord", "read_last_plans"]
+if TYPE_CHECKING:
+    from mlci.engine.loop.proof import ContentKey
+
+__all__ = [
+    "HISTORY_FILE",
+    "History",
+    "PlanRecord",
+    "Proof",
+    "RunRecord",
+    "read_last_plans",
+    "recall_proof",
+    "remember_proof",
+]
 
 HISTORY_FILE = Path(".mlci") / "history.sqlite"
 """Where the history lives, relative to the project root."""
@@ -72,6 +87,12 @@ CREATE TABLE IF NOT EXISTS test_results (
     longrepr TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS test_results_by_run ON test_results (tier_run);
+CREATE TABLE IF NOT EXISTS proofs (
+    key TEXT PRIMARY KEY,
+    sha TEXT NOT NULL,
+    at REAL NOT NULL,
+    parts TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS gate_reports (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session TEXT NOT NULL,
@@ -112,10 +133,60 @@ class PlanRecord:
     runs: tuple[RunRecord, ...]
 
 
+@dataclass(frozen=True)
+class Proof:
+    """A content the pre-push check found green: which commit had it, and when."""
+
+    key: str
+    sha: str
+    at: float
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 10000")
     return conn
+
+
+def _open(root: Path) -> sqlite3.Connection:
+    """The history's connection, its folder, `.gitignore` and schema made when missing."""
+    path = root / HISTORY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ignore = path.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# mlci's run history: never committed\n*\n", encoding="utf-8")
+    conn = _connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(_SCHEMA)  # idempotent: every statement is CREATE ... IF NOT EXISTS
+    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+    return conn
+
+
+def remember_proof(root: Path, key: ContentKey, sha: str) -> None:
+    """Store that the content `key` (of commit `sha`) was checked green now."""
+    conn = _open(root)
+    try:
+        conn.execute(
+            "INSERT OR REPLACE INTO proofs (key, sha, at, parts) VALUES (?,?,?,?)",
+            (key.digest, sha, time.time(), json.dumps(dict(key.parts))),
+        )
+    finally:
+        conn.close()
+
+
+def recall_proof(root: Path, key: str) -> Proof | None:
+    """The green check of this content key, if there was one; None without a history."""
+    path = root / HISTORY_FILE
+    if not path.is_file():
+        return None
+    conn = _connect(path)
+    try:
+        row = conn.execute("SELECT key, sha, at FROM proofs WHERE key=?", (key,)).fetchone()
+    except sqlite3.Error:  # an older history without the table: nothing proven yet
+        return None
+    finally:
+        conn.close()
+    return Proof(str(row[0]), str(row[1]), float(row[2])) if row is not None else None
 
 
 class History:
@@ -123,17 +194,9 @@ class History:
 
     def __init__(self, root: Path) -> None:
         self.path = root / HISTORY_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        ignore = self.path.parent / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# mlci's run history: never committed\n*\n", encoding="utf-8")
         self.session = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
-        self._conn = _connect(self.path)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        with self._lock, self._transaction():
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        self._conn = _open(root)
         self._rows: dict[int, int] = {}
         """In-process run id -> tier_runs row."""
         self._results: dict[int, list[TestResult]] = {}

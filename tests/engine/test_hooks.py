@@ -121,12 +121,13 @@ def test_the_hook_runs_the_check_for_any_other_commit(tmp_path: Path) -> None:
     tiny_project(work, failing=True)
     assert _mlci(work, "hooks", "install").returncode == 0
     hook = work / ".git" / "hooks" / "pre-push"
-    env = dict(os.environ, MLCI_CHECKED_HEAD="0" * 40)
+    head = git(work, "rev-parse", "HEAD")
+    env = dict(os.environ, MLCI_CHECKED_HEAD="1" * 40)
     done = subprocess.run(
         [str(hook), "origin", "x"],
         cwd=work,
         env=env,
-        input="",
+        input=f"refs/heads/main {head} refs/heads/main {'0' * 40}\n",
         capture_output=True,
         text=True,
         check=False,
@@ -134,3 +135,55 @@ def test_the_hook_runs_the_check_for_any_other_commit(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "test_rounding_is_broken" in done.stdout + done.stderr
+    assert f"refs/heads/main ({head[:8]}) is red" in done.stderr
+
+
+def _branch_with_a_red_commit(work: Path) -> None:
+    """main green and on the remote; `broken` one commit ahead whose unit test fails."""
+    tiny_project(work, failing=False)
+    git(work, "push", "-q", "--no-verify", "-u", "origin", "main")
+    git(work, "checkout", "-q", "-b", "broken")
+    tiny_project(work, failing=True)
+    git(work, "checkout", "-q", "main")
+
+
+def test_the_hook_checks_the_pushed_branch_not_the_checked_out_one(tmp_path: Path) -> None:
+    work, bare = make_repo(tmp_path)
+    _branch_with_a_red_commit(work)
+    assert _mlci(work, "hooks", "install").returncode == 0
+    before = refs(bare)
+    env = {k: v for k, v in os.environ.items() if k != "MLCI_CHECKED_HEAD"}
+
+    done = subprocess.run(
+        ["git", "push", "origin", "broken"], cwd=work, capture_output=True, text=True, env=env, timeout=300
+    )
+
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "refs/heads/broken" in said and "is red" in said and "test_rounding_is_broken" in said
+    assert refs(bare) == before
+    assert git(work, "rev-parse", "--abbrev-ref", "HEAD") == "main"  # the user's checkout is untouched
+
+
+def test_deleting_a_remote_branch_needs_no_check(tmp_path: Path) -> None:
+    work, bare = make_repo(tmp_path)
+    _branch_with_a_red_commit(work)
+    git(work, "push", "-q", "--no-verify", "origin", "broken")
+    assert _mlci(work, "hooks", "install").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "MLCI_CHECKED_HEAD"}
+
+    done = subprocess.run(
+        ["git", "push", "origin", "--delete", "broken"], cwd=work, capture_output=True, text=True, env=env, timeout=300
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "refs/heads/broken is deleted: nothing to check" in done.stdout + done.stderr
+    assert "refs/heads/broken" not in refs(bare)
+
+
+def test_malformed_hook_input_is_one_line() -> None:
+    from mlci.engine.errors import MlciError
+    from mlci.engine.git.hooks import parse_pushed_refs
+
+    with pytest.raises(MlciError, match=r"^<stdin>:2: expected"):
+        parse_pushed_refs(f"refs/heads/a {'1' * 40} refs/heads/a {'0' * 40}\nnonsense\n")

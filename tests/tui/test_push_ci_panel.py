@@ -1,29 +1,28 @@
-"""The push confirmation screen and the push & CI panel, in small host apps.
+"""The push confirmation screen and the push & CI panel, in small host apps; the real push path in the dashboard.
 
-The flow host below is wired the way the dashboard wires them: `p` plans the push in a
-thread, the confirmation shows it, and the push runs in a thread worker that posts its
-progress as messages, so the app stays usable while git works.
+The last tests drive the dashboard itself (`MlciApp` with its session) on a real repository
+and a real bare remote: `p` asks the session for the plan, the confirmation shows it, and
+the session checks the commit with real pytest runs, pushes it, and reports each step.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mlci.engine.errors import MlciError
-from mlci.engine.events import CiJob, CiRun, CiStatus, PushProgress
-from mlci.engine.git.push import PushPlan, plan_push, push_branch
-from mlci.engine.git.state import Commit
+from mlci.engine.config.loader import load_config
+from mlci.engine.events import CiJob, CiRun, CiStatus, PushCommit, PushPlan, PushProgress, Tier
+from mlci.tui.app import MlciApp
 from mlci.tui.components.ci_panel import CiPanel
+from mlci.tui.components.tier_panel import TierPanel
 from mlci.tui.screens.push_confirm_screen import PushConfirmScreen, PushDecision
-from textual import work
 from textual.app import App, ComposeResult
-from textual.message import Message
-from textual.widgets import Input, Static
+from textual.pilot import Pilot
+from textual.widgets import Static
 
-from tests.gitrepos import commit, git, isolated_git, make_repo
+from tests.gitrepos import commit, git, isolated_git, make_repo, refs, tiny_project
 
 SIZE = (120, 36)
 
@@ -36,8 +35,8 @@ def _plan(**changes: object) -> PushPlan:
         "remote_url": "git@github.com:acme/credit.git",
         "head": "4f1c2e9a7b3d5c6e8f90a1b2c3d4e5f6a7b8c9d0",
         "commits": (
-            Commit("4f1c2e9", "scale features before training", "Ada Tester"),
-            Commit("9b0d3a1", "add a unit test for the scaler", "Ada Tester"),
+            PushCommit("4f1c2e9", "scale features before training", "Ada Tester"),
+            PushCommit("9b0d3a1", "add a unit test for the scaler", "Ada Tester"),
         ),
         "total_commits": 2,
         "new_branch": True,
@@ -218,105 +217,72 @@ async def _panel_folds_progress_and_ci_runs() -> None:
         assert "pre-push check SKIPPED (--no-verify)" in text and "Remote CI" not in text
 
 
-# --- the flow, as the dashboard wires it, on a real repository and a real bare remote --------
-
-
-@dataclass(frozen=True)
-class Green:
-    """A green pre-push check (the real one is exercised by tests/e2e/test_push_cli.py)."""
-
-    ok: bool = True
-    failures: tuple[str, ...] = ()
-
-
-class PushFlowHost(App[None]):
-    """`p`: plan in a thread, confirm, push in a thread worker; progress arrives as messages."""
-
-    BINDINGS = [("p", "push", "Push")]
-    AUTO_FOCUS = None  # keys go to the app's bindings until the test clicks into the input
-
-    class Progress(Message):
-        def __init__(self, event: PushProgress) -> None:
-            super().__init__()
-            self.event = event
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
-        self.errors: list[str] = []
-
-    def compose(self) -> ComposeResult:
-        yield Input(id="typing")
-        yield CiPanel()
-
-    def action_push(self) -> None:
-        self.plan_it()
-
-    @work(thread=True, exclusive=True, group="push")
-    def plan_it(self) -> None:
-        try:
-            plan = plan_push(self.root)
-        except MlciError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.call_from_thread(self.push_screen, PushConfirmScreen(plan), self.confirmed)
-
-    def confirmed(self, decision: PushDecision | None) -> None:
-        if decision is not None:
-            self.push_it(decision)
-
-    @work(thread=True, exclusive=True, group="push")
-    def push_it(self, decision: PushDecision) -> None:
-        try:
-            push_branch(
-                self.root,
-                check=None if decision.no_verify else Green,
-                plan=decision.plan,
-                progress=lambda e: self.post_message(self.Progress(e)),
-            )
-        except MlciError as exc:
-            self.errors.append(str(exc))
-
-    def on_push_flow_host_progress(self, message: Progress) -> None:
-        self.query_one(CiPanel).handle(message.event)
+# --- the real path: the dashboard's own session checks, pushes, follows (real git, bare remote, pytest) ---
 
 
 @pytest.fixture
 def pushable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     isolated_git(monkeypatch, tmp_path)
     work_dir, bare = make_repo(tmp_path)
-    for index in range(3):
-        commit(work_dir, f"data/part{index}.csv", "x,y\n" + "1,2\n" * 2000 * (index + 1), f"add part {index}")
+    tiny_project(work_dir, failing=False)
     return work_dir, bare
 
 
-def test_push_flow_on_a_real_remote(pushable: tuple[Path, Path]) -> None:
-    asyncio.run(_push_flow_on_a_real_remote(*pushable))
+async def _wait(pilot: Pilot[int], condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
 
 
-async def _push_flow_on_a_real_remote(work_dir: Path, bare: Path) -> None:
-    app = PushFlowHost(work_dir)
+async def _confirm_push(app: MlciApp, pilot: Pilot[int], *, expect: str) -> None:
+    await _wait(pilot, lambda: app.session is not None and app.session.alive, "the session to start")
+    await pilot.press("p")
+    await _wait(pilot, lambda: isinstance(app.screen, PushConfirmScreen), "the confirmation")
+    assert expect in str(app.screen.query_one("#commits Static").render())
+    await pilot.press("y")
+
+
+def test_push_from_the_dashboard_runs_through_its_own_session(pushable: tuple[Path, Path]) -> None:
+    asyncio.run(_push_from_the_dashboard_runs_through_its_own_session(*pushable))
+
+
+async def _push_from_the_dashboard_runs_through_its_own_session(work_dir: Path, bare: Path) -> None:
+    app = MlciApp(load_config(work_dir))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("p")
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, PushConfirmScreen):
-                break
-        assert isinstance(app.screen, PushConfirmScreen)
-        assert "4 commits to push" in str(app.screen.query_one("#commits Static").render())
-        await pilot.press("y")
+        await _confirm_push(app, pilot, expect="2 commits to push")
         panel = app.query_one(CiPanel)
-        # While git works, the app still takes input.
-        await pilot.click("#typing")
-        await pilot.press("o", "k")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if panel.push_ok is not None:
-                break
-        assert app.query_one("#typing", Input).value == "ok"
-        assert panel.push_ok is True, app.errors
-        stages = [line.stage for line in panel.push_lines]
-        assert stages[0] == "check" and stages[-1] == "done"
-        assert any(line.stage == "push" and line.percent for line in panel.push_lines)
+        await _wait(pilot, lambda: panel.push_ok is not None, "the push to end")
+        assert panel.push_ok is True, [line.message for line in panel.push_lines]
+        messages = [line.message for line in panel.push_lines]
+        assert messages[0].startswith("running the pre-push check of ") and "pre-push check passed" in messages
+        assert messages[-1] == "pushed 2 commits to origin/main; main now tracks origin/main"
+        # The check's code tier ran on the dashboard's own tier panel, numbered by its session.
+        code = app.query_one(TierPanel).row(Tier.CODE)
+        assert code is not None and code.status == "passed" and "pre-push check of" in code.trigger
     assert git(bare, "rev-parse", "main") == git(work_dir, "rev-parse", "HEAD")
     assert git(work_dir, "rev-parse", "--abbrev-ref", "main@{upstream}") == "origin/main"
+
+
+def test_x_cancels_the_push_check_and_nothing_is_pushed(pushable: tuple[Path, Path]) -> None:
+    asyncio.run(_x_cancels_the_push_check_and_nothing_is_pushed(*pushable))
+
+
+async def _x_cancels_the_push_check_and_nothing_is_pushed(work_dir: Path, bare: Path) -> None:
+    commit(work_dir, "tests/unit/test_slow.py", "import time\n\n\ndef test_slow():\n    time.sleep(600)\n", "slow test")
+    before = refs(bare)
+    app = MlciApp(load_config(work_dir))
+    async with app.run_test(size=SIZE) as pilot:
+        await _confirm_push(app, pilot, expect="3 commits to push")
+        session = app.session
+        assert session is not None
+        await _wait(pilot, lambda: bool(session.running_pgids()), "the check's code tier to start")
+        await pilot.press("x")
+        panel = app.query_one(CiPanel)
+        await _wait(pilot, lambda: panel.push_ok is not None, "the push to end")
+        assert panel.push_ok is False
+        assert "the check was cancelled" in panel.push_lines[-1].message
+        assert "nothing was pushed" in panel.push_lines[-1].message
+        assert not session.running_pgids()
+    assert refs(bare) == before

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 if TYPE_CHECKING:
-    from mlci.engine.git.push import PushPlan
+    from mlci.engine.events import PushPlan
     from textual.app import ComposeResult
 
 __all__ = ["PushConfirmScreen", "PushDecision"]

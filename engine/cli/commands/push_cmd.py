@@ -1,8 +1,10 @@
-"""`mlci push`: run the pre-push check, then push the current branch to its remote (never forced).
+"""`mlci push`: check the branch's commit, then push that very commit to its remote (never forced).
 
-Prints what will be pushed (branch, remote, commits) before anything runs, the check's
-tiers as they finish, and git's progress. Exit 0 when the branch arrived (or there was
-nothing to push), 1 with one line when it did not, 2 for a malformed config.
+The same engine operation as the dashboard's `p`: a session (here one that does not watch)
+checks the commit (in place when the working tree is it, else in a temporary worktree) and
+pushes it. Prints what will be pushed (branch, remote, commits) before anything runs, the
+check's tiers as they finish, and git's progress. Exit 0 when the branch arrived (or there
+was nothing to push), 1 with one line when it did not, 2 for a malformed config.
 """
 
 from __future__ import annotations
@@ -13,11 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from mlci.engine.events import PushProgress
-    from mlci.engine.git.push import PushPlan
-    from mlci.engine.loop.check import CheckResult
+    from mlci.engine.events import Event, PushPlan
 
 __all__ = ["add_arguments", "print_plan", "run"]
 
@@ -49,13 +47,22 @@ def print_plan(plan: PushPlan, *, verify: bool) -> None:
         print("  pre-push check: SKIPPED (--no-verify)")
 
 
-class _ProgressPrinter:
-    """Push progress as plain lines: one per git step (and its end), not one per object."""
+class _Printer:
+    """The session's events as plain lines: the check's tiers as `mlci check` prints them, and push progress
+    one line per git step (and its end), not one per object."""
 
     def __init__(self) -> None:
+        from mlci.engine.cli.printer import HumanPrinter
+
+        self._tiers = HumanPrinter()
         self._last_op = ""
 
-    def __call__(self, event: PushProgress) -> None:
+    def __call__(self, event: Event) -> None:
+        from mlci.engine.events import PushProgress
+
+        if not isinstance(event, PushProgress):
+            self._tiers(event)
+            return
         if event.stage == "push" and event.percent is not None:
             op = event.message.split(" ")[0]
             if op == self._last_op and event.percent < 100.0:
@@ -66,44 +73,26 @@ class _ProgressPrinter:
         print(f"{event.stage}: {event.message}", flush=True)
 
 
-def _check(root: Path) -> Callable[[], CheckResult]:
-    """The real pre-push check, printing its tiers the way `mlci check` does."""
-    from mlci.engine.cli.printer import HumanPrinter
-    from mlci.engine.config.loader import load_config
-    from mlci.engine.loop.check import run_check
-
-    config = load_config(root)
-    printer = HumanPrinter()
-    return lambda: run_check(config, emit=printer)
-
-
-def _default_remote(root: Path) -> str:
-    from mlci.engine.config.loader import load_config
-
-    return load_config(root).git.remote
-
-
 def run(args: argparse.Namespace) -> int:
-    from mlci.engine.git.push import plan_push, push_branch
-    from mlci.engine.run.interrupts import exit_on_signals
+    from mlci.engine.config.loader import load_config
+    from mlci.engine.loop.session import Session
+    from mlci.engine.run.interrupts import exit_on_signals, shielded
 
     root = Path(args.path).resolve()
-    remote = args.remote or _default_remote(root)
-    plan = plan_push(root, remote=remote)
+    config = load_config(root)
+    session = Session(config, emit=_Printer(), watch=False)
+    plan = session.plan_push(args.remote)
     if plan.up_to_date:
         print(plan.summary())
         return 0
     print_plan(plan, verify=not args.no_verify)
-    check = None if args.no_verify else _check(root)
-    with exit_on_signals():  # a SIGTERM mid-check still stops the check's runs
-        outcome = push_branch(
-            root,
-            remote=remote,
-            check=check,
-            progress=_ProgressPrinter(),
-            plan=plan,
-            interactive=sys.stdin.isatty(),
-        )
+    session.start()
+    try:
+        with exit_on_signals():  # a SIGTERM mid-check still stops the check's runs
+            outcome = session.run_push(plan, verify=not args.no_verify, interactive=sys.stdin.isatty())
+    finally:
+        with shielded():
+            session.stop()
     if outcome.pushed:
         print(f"follow the remote CI run with: mlci ci status --sha {outcome.plan.head[:12]}")
     return 0

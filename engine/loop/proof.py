@@ -1,0 +1,107 @@
+"""The content key of a check: everything its verdict depends on, so a proven content is not checked twice.
+
+A commit is checked green once; a later check of the same content answers from the history
+(`.mlci/history.sqlite`). The key holds:
+
+* the commit's git tree: every tracked file, among them the sources, the tests, `params.yaml`,
+  the `.dvc` files and `dvc.lock` (the hashes of the DVC-tracked data: the check sees the
+  data exactly as they record it, in place or linked in a worktree), `mlci.yaml` and the gate file;
+* those parts again by name (data, params, config): they say which one changed;
+* the environment: the interpreter's version and its installed distributions with versions;
+* mlci's own version, and the mode (quick or full training).
+
+Any difference gives another key, so the check runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlci.engine.config.loader import Config
+from mlci.engine.git.worktree import git_env, tree_of
+
+__all__ = ["ContentKey", "content_key", "installed_packages"]
+
+_CONFIG_FILES = ("mlci.yaml", "pyproject.toml", "model_gates.yaml")
+_PARAM_FILES = ("params.yaml", "params.json", "params.toml", "params.py")
+
+
+@dataclass(frozen=True)
+class ContentKey:
+    """A digest of what the check's verdict depends on, and its parts for saying what changed."""
+
+    digest: str
+    parts: tuple[tuple[str, str], ...]
+
+
+def _blobs(root: Path, sha: str, gate_file: str | None) -> dict[str, str]:
+    """Blob SHAs, at the commit, of the DVC records, the params and the config files, by kind."""
+    done = subprocess.run(
+        ["git", "ls-tree", "-r", "--full-tree", sha],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=git_env(),
+    )
+    data, params, config = [], [], []
+    wanted_config = {*_CONFIG_FILES, *((gate_file,) if gate_file else ())}
+    for line in done.stdout.splitlines():
+        meta, _, path = line.partition("\t")
+        blob = meta.split()[-1]
+        name = path.rsplit("/", 1)[-1]
+        if name.endswith(".dvc") or name == "dvc.lock":
+            data.append(f"{path}={blob}")
+        elif path in _PARAM_FILES:
+            params.append(f"{path}={blob}")
+        elif path in wanted_config:
+            config.append(f"{path}={blob}")
+    return {"data": ";".join(data), "params": ";".join(params), "config": ";".join(config)}
+
+
+def installed_packages(python: str | None = None) -> str:
+    """The interpreter's version and its installed distributions, sorted `name==version` lines."""
+    if python is None or Path(python) == Path(sys.executable):
+        from importlib.metadata import distributions
+
+        names = sorted(
+            {f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in distributions() if d.metadata["Name"]}
+        )
+        return "\n".join([sys.version, *names])
+    script = (
+        "import sys;from importlib.metadata import distributions as d;"
+        "print(sys.version);print(*sorted({f\"{(x.metadata['Name'] or '').lower()}=={x.version}\" "
+        "for x in d() if x.metadata['Name']}),sep='\\n')"
+    )
+    done = subprocess.run([python, "-c", script], capture_output=True, text=True, check=False)
+    return done.stdout if done.returncode == 0 else f"unreadable: {python}"
+
+
+def _mlci_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlci-tui")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def content_key(config: Config, sha: str, *, full: bool) -> ContentKey:
+    """The key of checking commit `sha` of the project at `config.root` (quick or `full` training)."""
+    root = config.root
+    gate_file = config.gates_path.relative_to(root).as_posix() if config.gates_path is not None else None
+    packages = installed_packages()
+    parts = {
+        "tree": tree_of(root, sha),
+        **_blobs(root, sha, gate_file),
+        "environment": hashlib.sha256(packages.encode()).hexdigest(),
+        "mlci": _mlci_version(),
+        "mode": "full" if full else "quick",
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return ContentKey(digest, tuple(sorted(parts.items())))
