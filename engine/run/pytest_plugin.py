@@ -21,7 +21,10 @@ import os
 from typing import IO, Any
 
 __all__ = [
+    "AFFECTED_OPTION",
     "REPORT_ENV",
+    "pytest_addoption",
+    "pytest_cmdline_main",
     "pytest_collectreport",
     "pytest_runtest_logreport",
     "pytest_runtest_logstart",
@@ -31,6 +34,9 @@ __all__ = [
 
 REPORT_ENV = "MLCI_REPORT_FILE"
 """The environment variable naming the JSON-lines file to append results to."""
+
+AFFECTED_OPTION = "--mlci-affected"
+"""Run the tests the change affects first; its value is the directory for the data that needs (`affected_plugin`)."""
 
 LONGREPR_MAX = 20_000
 """Characters of failure text kept per test: a huge diff should not make the stream crawl."""
@@ -105,6 +111,25 @@ def _text(report: Any) -> str:
 
 
 _STREAM = _Stream()
+
+
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption(AFFECTED_OPTION, dest="mlci_affected", default="", help="mlci: run the affected tests first")
+
+
+def pytest_cmdline_main(config: Any) -> None:
+    # Before any plugin's pytest_configure: testmon reads its options and data file there.
+    state_dir = config.getoption("mlci_affected")
+    if not state_dir:
+        return
+    try:
+        from mlci.engine.run.affected_plugin import AffectedFirst
+    except ImportError as exc:  # mlci's copy in the project's interpreter lacks it: one phase, said once
+        _STREAM.write({"kind": "affected_off", "reason": f"mlci's affected-tests plugin cannot load here: {exc}"})
+        return
+    from pathlib import Path
+
+    config.pluginmanager.register(AffectedFirst(config, Path(state_dir), _STREAM.write), "mlci-affected")
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
