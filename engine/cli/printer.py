@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import IO, Any, Protocol
 
 from mlci.engine.events import (
+    AffectedVerdict,
     ChangeDetected,
     CiStatus,
     Event,
@@ -93,6 +94,24 @@ def _finished(event: TierFinished) -> tuple[str, str]:
     if event.reason:
         text += f"  ({event.reason})"
     return text, style
+
+
+def _affected(event: AffectedVerdict, verbose: bool) -> list[tuple[str, str]]:
+    """The code tier's first verdict: the affected tests, named, and what happens to the rest."""
+    rest = event.total - len(event.nodeids)
+    if not event.nodeids:
+        return [(f"· {event.tier.value:<5} affected: none of the {event.total} tests; all of them run now", "dim")]
+    counts = f"{event.passed} passed" if event.is_green else f"{event.failed} failed, {event.passed} passed"
+    text = f"{'✔' if event.is_green else '✘'} {event.tier.value:<5} {len(event.nodeids)} affected: {counts}"
+    text += f" in {event.duration_s:.2f} s  ({_paths(event.nodeids)})"
+    if event.why:
+        text += f"  {event.why}"
+    elif rest:
+        text += f"; the other {rest} run now" if event.is_green else f"; the other {rest} are not run"
+    lines = [(text, "green" if event.is_green else "red")]
+    if event.data_changed:
+        lines.append((f"  data changed since a test read it: {_paths(event.data_changed)}", "dim"))
+    return lines
 
 
 def _git(event: GitState) -> str:
@@ -181,6 +200,7 @@ _FORMATTERS: dict[type[Any], Callable[[Any, bool], list[tuple[str, str]]]] = {
     PlanMade: _plan,
     TierStarted: _started,
     TierFinished: lambda e, _v: [_finished(e)],
+    AffectedVerdict: _affected,
     TierStale: _stale,
     TestResult: _test,
     OutputLines: _output,

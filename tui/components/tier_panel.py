@@ -1,4 +1,4 @@
-"""The tier panel: each tier's status, duration, last trigger and a stale mark."""
+"""The tier panel: each tier's status, duration, last trigger, a stale mark, and the code tier's first verdict."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mlci.engine.events import (
+    AffectedVerdict,
     PlanMade,
     Tier,
     TierFinished,
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from mlci.engine.events import Event
     from rich.console import RenderableType
 
-__all__ = ["TierPanel", "TierRow"]
+__all__ = ["TierPanel", "TierRow", "affected_text"]
 
 _STATUS_STYLE = {
     "idle": ("○ idle", "dim"),
@@ -49,6 +50,19 @@ class TierRow:
     stale: int = 0
     """Changes since the running model tier started (it finishes, then reruns once)."""
     reason: str = ""
+    affected: str = ""
+    """The first verdict, of the tests the change affects ("5 affected passed in 0.09 s"); "" before it."""
+    affected_green: bool = True
+
+
+def affected_text(event: AffectedVerdict) -> str:
+    """The first verdict in a few words, for beside the tier."""
+    if not event.nodeids:
+        return "no test affected"
+    n = len(event.nodeids)
+    counts = f"{n} affected passed" if event.is_green else f"{event.failed} of {n} affected failed"
+    first = " (first run)" if event.why.startswith("first run") else ""
+    return f"{counts} in {event.duration_s:.2f} s{first}"
 
 
 class TierPanel(Widget):
@@ -89,7 +103,11 @@ class TierPanel(Widget):
                 if row is not None and row.status != "running":
                     self._update(tier, status="queued")
         elif isinstance(event, TierStarted):
-            self._update(event.tier, status="running", stale=0, reason="", duration_s=None)
+            self._update(event.tier, status="running", stale=0, reason="", duration_s=None, affected="")
+        elif isinstance(event, AffectedVerdict):
+            # Red affected tests make the tier red at once; its own verdict follows.
+            extra = {} if event.is_green else {"status": Verdict.FAILED.value}
+            self._update(event.tier, affected=affected_text(event), affected_green=event.is_green, **extra)
         elif isinstance(event, TierFinished):
             counts = f"{event.passed} passed, {event.failed} failed" if (event.passed or event.failed) else ""
             self._update(
@@ -105,6 +123,8 @@ class TierPanel(Widget):
             line = Text.assemble((f"{row.tier.value:<6}", "bold"), (f"{label:<12}", style))
             if row.duration_s is not None:
                 line.append(f" {row.duration_s:6.1f}s")
+            if row.affected:
+                line.append(f"  {row.affected}", style="green" if row.affected_green else "bold red")
             if row.stale:
                 changes = f"{row.stale} change{'s' if row.stale > 1 else ''}"
                 line.append(f"  stale: {changes} since start", style="bold yellow")
