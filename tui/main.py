@@ -19,12 +19,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mlci.engine.config.loader import load_config
+    from mlci.engine.config.redact import mask_credentials
     from mlci.engine.errors import MlciError
 
     try:
         config = load_config(args.path)
     except MlciError as exc:
-        print(f"mlci-tui: {exc}", file=sys.stderr)
+        print(mask_credentials(f"mlci-tui: {exc}"), file=sys.stderr)
         return exc.exit_code
 
     from mlci.tui.app import MlciApp

@@ -7,8 +7,13 @@ pipeline's `/pipelines/{id}/jobs`. GitLab statuses are mapped onto GitHub's
 
 The token comes from the environment (or `gh auth token`) and is sent in a header only:
 it is never printed, logged, or kept in an exception message (`CiFollowError` scrubs it).
-Polling a remote API is the only way to follow it; the interval backs off while nothing
-changes. Only the stdlib (urllib) is used.
+It goes only where it belongs: to api.github.com for a remote on exactly github.com, to
+gitlab.com for one on exactly gitlab.com, and to any other host only when the config
+names that API URL (`ci: {provider, api_url}` in mlci.yaml, or `MLCI_GITHUB_API_URL` /
+`MLCI_GITLAB_API_URL`). A lookalike such as github.com.evil.example gets nothing, and a
+redirect to another host is refused rather than followed with the token (urllib would
+carry the header along). Polling a remote API is the only way to follow it; the interval
+backs off while nothing changes. Only the stdlib (urllib) is used.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.config.redact import mask_credentials
 from mlci.engine.errors import MlciError
 from mlci.engine.events import CiJob, CiRun, CiStatus
 
@@ -53,6 +59,15 @@ GITLAB_API_ENV = "MLCI_GITLAB_API_URL"
 """Overrides the GitLab API base URL (a self-managed instance, or a local server in tests)."""
 
 PROVIDERS = ("github", "gitlab")
+
+PROVIDER_HOSTS: Mapping[str, frozenset[str]] = {
+    "github": frozenset({"github.com", "www.github.com", "ssh.github.com"}),
+    "gitlab": frozenset({"gitlab.com", "www.gitlab.com", "altssh.gitlab.com"}),
+}
+"""The git hosts of the public services, matched exactly: `github.com.evil.example` is none of them."""
+PUBLIC_API_URLS: Mapping[str, str] = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
+"""The API each public service's token may go to without the config naming one."""
+_NAMES = {"github": "GitHub", "gitlab": "GitLab"}
 
 _SUCCESSFUL = frozenset({"success", "skipped", "neutral"})
 """Conclusions that do not make the commit red."""
@@ -108,32 +123,41 @@ def parse_remote_url(url: str) -> tuple[str, str]:
     else:
         match = _SCP_URL.match(url)
         if match is None:
-            raise MlciError(f"cannot tell the CI project from the remote URL {_strip_credentials(url)!r}")
+            raise MlciError(f"cannot tell the CI project from the remote URL {mask_credentials(url)!r}")
         host, path = match["host"], match["path"]
     path = path.strip("/").removesuffix(".git")
     if not host or "/" not in path:
-        raise MlciError(f"cannot tell the CI project from the remote URL {_strip_credentials(url)!r}")
+        raise MlciError(f"cannot tell the CI project from the remote URL {mask_credentials(url)!r}")
     return host, path
 
 
-def _strip_credentials(url: str) -> str:
-    return re.sub(r"://[^/@\s]+@", "://***@", url)
+def provider_of_host(host: str) -> str | None:
+    """The public service a git host is, by exact (case-insensitive) name; None for any other host."""
+    host = host.lower().rstrip(".")
+    return next((provider for provider, hosts in PROVIDER_HOSTS.items() if host in hosts), None)
 
 
-def _default_api_url(provider: str, host: str) -> str:
-    if provider == "github":
-        override = os.environ.get(GITHUB_API_ENV)
-        if override:
-            return override.rstrip("/")
-        return "https://api.github.com" if host in ("github.com", "") else f"https://{host}/api/v3"
-    override = os.environ.get(GITLAB_API_ENV)
-    if override:
-        return override.rstrip("/")
-    return f"https://{host or 'gitlab.com'}/api/v4"
+def _named_api_url(provider: str, api_url: str | None) -> str | None:
+    """The API URL the user named: the config's, else the environment's override for this provider."""
+    named = api_url or os.environ.get(GITHUB_API_ENV if provider == "github" else GITLAB_API_ENV, "")
+    if not named:
+        return None
+    parsed = urllib.parse.urlsplit(named)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise MlciError(f"the {_NAMES[provider]} API URL {mask_credentials(named)!r} is not an http(s) URL")
+    return named.rstrip("/")
 
 
-def make_target(remote_url: str, *, provider: str | None = None, project: str | None = None) -> CiTarget:
-    """The CI target of a remote URL; the provider is guessed from the host unless given."""
+def make_target(
+    remote_url: str, *, provider: str | None = None, project: str | None = None, api_url: str | None = None
+) -> CiTarget:
+    """The CI target of a remote URL, and the only API URL its token may be sent to.
+
+    The provider comes from the remote's host when that is exactly github.com or gitlab.com
+    (or is given). The API URL is the public service's for those hosts; for any other host
+    it must be named (`api_url`, from the config, or the environment's override): mlci does
+    not guess `https://<host>/api/v3` and send a token there.
+    """
     host = ""
     if project is None:
         host, project = parse_remote_url(remote_url)
@@ -142,20 +166,32 @@ def make_target(remote_url: str, *, provider: str | None = None, project: str | 
             host, _ = parse_remote_url(remote_url)
         except MlciError:
             host = ""
+    known = provider_of_host(host)
+    provider = provider or known
     if provider is None:
-        if "github" in host:
-            provider = "github"
-        elif "gitlab" in host:
-            provider = "gitlab"
-        else:
-            raise MlciError(f"cannot tell the CI provider from the host {host!r}: pass --provider github|gitlab")
+        raise MlciError(
+            f"cannot tell the CI provider from the host {host!r} (only github.com and gitlab.com are known): "
+            "name it, and its API URL, in mlci.yaml (ci: {provider: github, api_url: https://HOST/api/v3})"
+        )
     if provider not in PROVIDERS:
         raise MlciError(f"unknown CI provider {provider!r} (expected github or gitlab)")
-    return CiTarget(provider=provider, api_url=_default_api_url(provider, host), project=project)
+    named = _named_api_url(provider, api_url)
+    if named is not None:
+        return CiTarget(provider=provider, api_url=named, project=project)
+    if known != provider:
+        raise MlciError(
+            f"the remote's host {host or '(none)'!r} is not {provider}.com: mlci sends the {_NAMES[provider]} token "
+            f"only to an API URL you name (ci: {{provider: {provider}, api_url: ...}} in mlci.yaml)"
+        )
+    return CiTarget(provider=provider, api_url=PUBLIC_API_URLS[provider], project=project)
 
 
-def find_token(provider: str, *, environ: Mapping[str, str] | None = None) -> str | None:
-    """The API token: GITHUB_TOKEN, GH_TOKEN or `gh auth token` for GitHub; GITLAB_TOKEN for GitLab."""
+def find_token(provider: str, *, environ: Mapping[str, str] | None = None, api_url: str | None = None) -> str | None:
+    """The API token: GITHUB_TOKEN, GH_TOKEN or `gh auth token` for GitHub; GITLAB_TOKEN for GitLab.
+
+    `gh` is asked for the token of the host `api_url` is on (github.com for the public API),
+    so a GitHub Enterprise server never gets the github.com token from it.
+    """
     env = os.environ if environ is None else environ
     names = ("GITHUB_TOKEN", "GH_TOKEN") if provider == "github" else ("GITLAB_TOKEN",)
     for name in names:
@@ -164,12 +200,23 @@ def find_token(provider: str, *, environ: Mapping[str, str] | None = None) -> st
             return value
     if provider == "github" and shutil.which("gh"):
         try:
-            done = subprocess.run(["gh", "auth", "token"], capture_output=True, text=True, timeout=10, check=False)
+            done = subprocess.run(
+                ["gh", "auth", "token", "--hostname", _gh_hostname(api_url)],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         token = done.stdout.strip()
         return token if done.returncode == 0 and token else None
     return None
+
+
+def _gh_hostname(api_url: str | None) -> str:
+    host = urllib.parse.urlsplit(api_url).hostname if api_url else None
+    return "github.com" if host in (None, "api.github.com") else str(host)
 
 
 def token_hint(provider: str) -> str:
@@ -178,13 +225,46 @@ def token_hint(provider: str) -> str:
     return "no GitLab token: set GITLAB_TOKEN (a token with read_api scope)"
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only within the API's own origin (scheme, host, port).
+
+    urllib's own handler copies every header, the token's included, to wherever a
+    redirect points. GitHub redirects a renamed repository within api.github.com, which
+    still works; a redirect anywhere else ends the request, and the token stays here.
+    """
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if _origin(newurl) != _origin(req.full_url):
+            fp.close()
+            scheme, host, port = _origin(newurl)
+            raise CiFollowError(
+                f"the CI API redirected to another host ({scheme}://{host}:{port}); not following it with the token"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class _Api:
-    """A tiny JSON client that keeps the token out of every message it produces."""
+    """A tiny JSON client that keeps the token out of every message it produces, and on its API's host."""
 
     def __init__(self, target: CiTarget, token: str, *, timeout: float = 20.0) -> None:
         self.target = target
         self._token = token
         self._timeout = timeout
+        self._opener = urllib.request.build_opener(_SameOriginRedirects)
 
     def _headers(self) -> dict[str, str]:
         headers = {"User-Agent": "mlci", "Accept": "application/json"}
@@ -197,7 +277,7 @@ class _Api:
         return headers
 
     def scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        return mask_credentials(text.replace(self._token, "***") if self._token else text)
 
     def get(self, path: str, query: Mapping[str, str] | None = None) -> Any:
         url = f"{self.target.api_url}{path}"
@@ -206,14 +286,16 @@ class _Api:
         request = urllib.request.Request(url, headers=self._headers())
         name = "GitHub" if self.target.provider == "github" else "GitLab"
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with self._opener.open(request, timeout=self._timeout) as response:
                 body = response.read()
         except urllib.error.HTTPError as exc:
+            exc.close()
             hint = " (is the token valid, with access to the repository?)" if exc.code in (401, 403, 404) else ""
             raise CiFollowError(self.scrub(f"{name} API answered {exc.code} {exc.reason} for {path}{hint}")) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise CiFollowError(self.scrub(f"cannot reach the {name} API at {self.target.api_url}: {reason}")) from None
+            where = mask_credentials(self.target.api_url)
+            raise CiFollowError(self.scrub(f"cannot reach the {name} API at {where}: {reason}")) from None
         try:
             return json.loads(body)
         except ValueError:
@@ -364,10 +446,23 @@ def follow(
 
 
 def target_for_repo(
-    root: Path, *, remote: str = "origin", provider: str | None = None, project: str | None = None
+    root: Path,
+    *,
+    remote: str = "origin",
+    provider: str | None = None,
+    project: str | None = None,
+    api_url: str | None = None,
 ) -> CiTarget:
-    """The CI target named by a repository's remote URL (or by `project`, when the URL cannot say)."""
+    """The CI target named by a repository's remote URL (or by `project`, when the URL cannot say).
+
+    The provider and API URL not given come from the project's config (`ci:` in mlci.yaml).
+    """
     import git
+    from mlci.engine.config.loader import load_config
+
+    ci = load_config(root, with_gates=False).ci
+    provider = provider or ci.provider
+    api_url = api_url or ci.api_url
 
     try:
         repo = git.Repo(root, search_parent_directories=True)
@@ -380,7 +475,7 @@ def target_for_repo(
             url = ""
     if not url and not project:
         raise MlciError(f"no remote named {remote!r} to tell the CI project from: pass --remote or --project")
-    return make_target(url, provider=provider, project=project)
+    return make_target(url, provider=provider, project=project, api_url=api_url)
 
 
 def follow_after_push(
@@ -404,7 +499,7 @@ def follow_after_push(
         return follow(
             target,
             sha,
-            find_token(target.provider),
+            find_token(target.provider, api_url=target.api_url),
             emit=emit,
             interval=interval,
             should_stop=stop.is_set,

@@ -2,7 +2,8 @@
 
 `mlci --help` must answer in well under a second, so this module imports only the
 stdlib, and a subcommand's module is imported only when that subcommand is named.
-Errors meant for people (`MlciError`) print one line, without a traceback.
+Errors meant for people (`MlciError`) print one line, without a traceback, with the
+credentials of any URL in it masked.
 """
 
 from __future__ import annotations
@@ -68,12 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0 if not args_list else 2
 
+    from mlci.engine.config.redact import mask_credentials
     from mlci.engine.errors import MlciError
 
     try:
         code = int(module.run(args))
     except MlciError as exc:
-        print(f"mlci {chosen.name if chosen else ''}: {exc}", file=sys.stderr)
+        print(mask_credentials(f"mlci {chosen.name if chosen else ''}: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -6,6 +6,8 @@ mark, the tier and what happened. Colour (ANSI) only when the output is a termin
 out unless `verbose`; a failing test gets its line with the first line of its failure.
 
 Both printers are called from the engine's threads, so each line is written under a lock.
+Every line has the credentials of any URL in it masked (a remote or a tracking URI that
+holds a password or a token) before it is written.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 
+from mlci.engine.config.redact import mask_credentials
 from mlci.engine.events import (
     AffectedVerdict,
     ChangeDetected,
@@ -254,6 +257,7 @@ class HumanPrinter:
         return f"{_COLOURS[style]}{text}{_RESET}" if self.colour and style else text
 
     def _write(self, text: str) -> None:
+        text = mask_credentials(text)
         with self._lock:
             if self.broken:
                 return

@@ -10,6 +10,7 @@ layout, or a built-in "default") so `mlci config` can say so, and so can an erro
     gates: model_gates.yaml
     mlflow: {tracking_uri: "sqlite:///mlflow.db", experiment: mlci, model_name: model}
     git: {remote: origin, main_branch: main}
+    ci: {provider: github, api_url: https://ghe.example.com/api/v3}   # only for a host not github.com/gitlab.com
     python: .venv/bin/python        # the tiers' interpreter (default: .venv, venv, $VIRTUAL_ENV, mlci's)
     runner: warm                    # or cold: a fresh interpreter for every code and data run
     runner_idle_timeout: 1800       # seconds before an unused warm server exits
@@ -23,9 +24,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlci.engine.config.gate_file import GateSpec, load_gate_spec
 from mlci.engine.config.patterns import PatternSet
+from mlci.engine.config.redact import mask_credentials
 from mlci.engine.config.yaml_nodes import Node, load_toml_table, load_yaml, type_name
 from mlci.engine.errors import ConfigError
 from mlci.engine.events import TIER_ORDER, Tier
@@ -95,6 +98,16 @@ class GitConfig:
 
 
 @dataclass(frozen=True)
+class CiConfig:
+    """`ci:`: where the remote CI runs are followed, for a git host that is not github.com or gitlab.com."""
+
+    provider: str | None = None
+    """"github" or "gitlab"; None: told by the remote's host, when it is exactly github.com or gitlab.com."""
+    api_url: str | None = None
+    """The API the CI token may be sent to (GitHub Enterprise, self-managed GitLab); None: the public one."""
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     tiers: dict[Tier, TierConfig]
@@ -107,6 +120,7 @@ class Config:
     """The file the config was read from; None when everything was inferred."""
     origins: dict[str, Origin] = field(default_factory=dict)
     """Dotted key -> where its value came from."""
+    ci: CiConfig = field(default_factory=CiConfig)
     python: str | None = None
     """`python:`: the interpreter that runs the tiers (an absolute path, checked at load); None: found by mlci."""
     runner: str = "warm"
@@ -133,6 +147,7 @@ class Config:
             "gates": str(self.gates_path.relative_to(self.root)) if self.gates_path else None,
             "mlflow": dict(self.mlflow.__dict__),
             "git": dict(self.git.__dict__),
+            **({"ci": {k: v for k, v in self.ci.__dict__.items() if v is not None}} if self.ci != CiConfig() else {}),
             "python": self.python,
             "runner": self.runner,
             "runner_idle_timeout": self.runner_idle_timeout,
@@ -140,7 +155,7 @@ class Config:
 
 
 _TIER_KEYS = {"tests", "triggers", "timeout", "pytest_args", "stages", "allow_empty"}
-_TOP_KEYS = {"tiers", "gates", "mlflow", "git", "python", "runner", "runner_idle_timeout"}
+_TOP_KEYS = {"tiers", "gates", "mlflow", "git", "ci", "python", "runner", "runner_idle_timeout"}
 
 
 def _str_list(node: Node, what: str) -> tuple[str, ...]:
@@ -262,6 +277,33 @@ def _section(
     return out
 
 
+CI_PROVIDERS = ("github", "gitlab")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _ci(fields: dict[str, Node], root: Path, origins: dict[str, Origin]) -> CiConfig:
+    values = _section(fields, "ci", {"provider", "api_url"}, root, origins)
+    if not values:
+        return CiConfig()
+    nodes = fields["ci"].mapping("ci")
+    provider = values.get("provider")
+    if provider is not None and provider not in CI_PROVIDERS:
+        raise nodes["provider"].error(f"ci.provider must be one of {', '.join(CI_PROVIDERS)}, got {provider!r}")
+    api_url = values.get("api_url")
+    if api_url is not None:
+        node = nodes["api_url"]
+        if provider is None:
+            raise node.key_error("ci.api_url needs ci.provider (github or gitlab): the API's kind is not guessed")
+        parsed = urlsplit(api_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise node.error(f"ci.api_url must be an http(s) URL, got {mask_credentials(api_url)!r}")
+        if parsed.username is not None or parsed.password is not None:
+            raise node.error("ci.api_url must not hold credentials: the token comes from the environment")
+        if parsed.scheme == "http" and parsed.hostname not in _LOOPBACK_HOSTS:
+            raise node.error("ci.api_url must be https: over plain http the token would cross the network readable")
+    return CiConfig(provider=provider, api_url=api_url.rstrip("/") if api_url else None)
+
+
 def _gates_path(fields: dict[str, Node], root: Path, origins: dict[str, Origin]) -> Path | None:
     if "gates" in fields:
         node = fields["gates"]
@@ -358,6 +400,7 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
     for key, default in (("remote", "origin"), ("main_branch", "main")):
         origins.setdefault(f"git.{key}", Origin("default", "built-in"))
         git_values.setdefault(key, default)
+    ci = _ci(fields, root, origins)
 
     gates = load_gate_spec(gates_path) if (with_gates and gates_path is not None) else None
     python = _python(fields, root, origins)
@@ -369,6 +412,7 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
         gates=gates,
         mlflow=MlflowConfig(**mlflow_values),
         git=GitConfig(**git_values),
+        ci=ci,
         source=source.path if source is not None else None,
         origins=origins,
         python=python,

@@ -33,6 +33,7 @@ from mlci.engine.ci.follow import (
     overall_result,
     parse_remote_url,
 )
+from mlci.engine.errors import MlciError
 from mlci.engine.events import CiStatus
 
 from tests.gitrepos import git, isolated_git, make_repo
@@ -311,12 +312,196 @@ def test_targets_and_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLCI_GITHUB_API_URL", raising=False)
     monkeypatch.delenv("MLCI_GITLAB_API_URL", raising=False)
     assert make_target("git@github.com:acme/credit.git").api_url == "https://api.github.com"
-    assert make_target("https://ghe.corp.example/acme/credit.git", provider="github").api_url == (
-        "https://ghe.corp.example/api/v3"
-    )
-    assert make_target("git@gitlab.example.org:a/b.git").api_url == "https://gitlab.example.org/api/v4"
+    assert make_target("https://GitHub.com/acme/credit.git").provider == "github"
+    assert make_target("https://gitlab.com/acme/ml/credit.git").api_url == "https://gitlab.com/api/v4"
+    # Another host gets a token only at the API URL the config names; mlci never guesses one.
+    assert make_target(
+        "https://ghe.corp.example/acme/credit.git", provider="github", api_url="https://ghe.corp.example/api/v3"
+    ).api_url == ("https://ghe.corp.example/api/v3")
+    for url, provider in [
+        ("https://ghe.corp.example/acme/credit.git", "github"),
+        ("git@gitlab.example.org:a/b.git", "gitlab"),
+        ("https://github.com.evil.example/acme/credit.git", "github"),
+        ("https://gitlab.com.evil.example/acme/credit.git", None),
+        ("https://evilgithub.com/acme/credit.git", None),
+    ]:
+        with pytest.raises(MlciError, match=r"cannot tell the CI provider|only to an API URL you name"):
+            make_target(url, provider=provider)
     assert find_token("github", environ={"GH_TOKEN": "x", "GITHUB_TOKEN": "y"}) == "y"
     assert find_token("gitlab", environ={"GITHUB_TOKEN": "y"}) is None
+
+
+class Recorder:
+    """A local HTTP server that stands in for a host the token must never reach: it records every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                recorder.requests.append((self.command, self.path, dict(self.headers.items())))
+                payload = b'{"workflow_runs": []}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_CONNECT = _record
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def tokens_seen(self, *tokens: str) -> list[str]:
+        return [
+            f"{command} {path}"
+            for command, path, headers in self.requests
+            if any(token in f"{path} {headers}" for token in tokens)
+        ]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(
+    ("remote", "config"),
+    [
+        ("https://github.com.evil.example/acme/credit.git", ""),
+        ("https://github.com.evil.example/acme/credit.git", "ci:\n  provider: github\n"),
+        ("git@api.github.com.evil.example:acme/credit.git", "ci:\n  provider: github\n"),
+        ("https://gitlab.com.evil.example/acme/credit.git", "ci:\n  provider: gitlab\n"),
+        ("http://127.0.0.1:{port}/acme/credit.git", "ci:\n  provider: github\n"),
+    ],
+)
+def test_a_lookalike_host_never_gets_the_token(repo: Path, recorder: Recorder, remote: str, config: str) -> None:
+    """Before, any host with "github" in its name got the token (at https://<host>/api/v3).
+
+    Every request the follower could make is routed to the recorder (it is the proxy for
+    http and https alike, and the last case's remote itself), so it sees any attempt.
+    """
+    git(repo, "remote", "set-url", "origin", remote.format(port=recorder.port))
+    if config:
+        (repo / "mlci.yaml").write_text(config)
+    proxy = f"http://127.0.0.1:{recorder.port}"
+    env = _env(GITHUB_TOKEN=TOKEN, GITLAB_TOKEN=GITLAB_TOKEN, HTTPS_PROXY=proxy, HTTP_PROXY=proxy)
+    env["https_proxy"], env["http_proxy"], env["NO_PROXY"] = proxy, proxy, ""
+
+    done = _mlci(repo, env, "--once")
+
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert "cannot tell the CI provider" in lines[0] or "only to an API URL you name" in lines[0]
+    assert TOKEN not in done.stdout + done.stderr and GITLAB_TOKEN not in done.stdout + done.stderr
+    assert recorder.requests == []
+
+
+def test_a_host_named_by_the_config_gets_the_token(repo: Path, serve: Any) -> None:
+    """The other side of the rule: GitHub Enterprise (here, the local server) named in mlci.yaml."""
+    sha = git(repo, "rev-parse", "HEAD")
+    state = FakeProvider("github", sha, "success")
+    url = serve(state)
+    git(repo, "remote", "set-url", "origin", "https://ghe.corp.example/acme/credit.git")
+    (repo / "mlci.yaml").write_text(f"ci:\n  provider: github\n  api_url: {url}/\n")
+
+    done = _mlci(repo, _env(GITHUB_TOKEN=TOKEN), "--interval", "0.01")
+
+    assert done.returncode == 0, done.stderr
+    assert set(state.auth_headers) == {f"Bearer {TOKEN}"}
+    assert TOKEN not in done.stdout + done.stderr
+
+
+def _redirecting(state: FakeProvider, location: str) -> type[http.server.BaseHTTPRequestHandler]:
+    """The API (authorising the token) that answers the list of runs with a redirect to `location`."""
+    base = _handler(state)
+
+    class Handler(base):  # type: ignore[valid-type,misc]
+        def do_GET(self) -> None:
+            if "/actions/runs?" in self.path and not self.path.startswith("/moved"):
+                state.auth_headers.append(self.headers.get("Authorization", ""))
+                self.send_response(302)
+                self.send_header("Location", location.format(path=self.path))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.path.startswith("/moved"):
+                self.path = self.path.removeprefix("/moved")
+            super().do_GET()
+
+    return Handler
+
+
+def test_a_redirect_to_another_host_does_not_carry_the_token(repo: Path, recorder: Recorder) -> None:
+    sha = git(repo, "rev-parse", "HEAD")
+    state = FakeProvider("github", sha, "success")
+    # Another host (localhost, not 127.0.0.1) and another port: urllib would resend the token there.
+    api = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), _redirecting(state, f"http://localhost:{recorder.port}/stolen{{path}}")
+    )
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{api.server_address[1]}"
+        env = _env(GITHUB_TOKEN=TOKEN, MLCI_GITHUB_API_URL=url)
+        env["NO_PROXY"] = "127.0.0.1,localhost"
+        done = _mlci(repo, env, "--once")
+    finally:
+        api.shutdown()
+        api.server_close()
+
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert "redirected to another host (http://localhost:" in done.stderr
+    assert "not following it with the token" in done.stderr
+    assert state.auth_headers == [f"Bearer {TOKEN}"]  # the API itself had it
+    assert recorder.tokens_seen(TOKEN) == [] and recorder.requests == []
+    assert TOKEN not in done.stdout + done.stderr
+
+
+def test_a_redirect_within_the_api_host_is_followed(repo: Path, serve: Any) -> None:
+    """GitHub answers a renamed repository with a redirect on api.github.com itself: that still works."""
+    sha = git(repo, "rev-parse", "HEAD")
+    state = FakeProvider("github", sha, "success")
+    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _redirecting(state, "/moved{path}"))
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{api.server_address[1]}"
+        done = _mlci(repo, _env(GITHUB_TOKEN=TOKEN, MLCI_GITHUB_API_URL=url), "--interval", "0.01")
+    finally:
+        api.shutdown()
+        api.server_close()
+    assert done.returncode == 0, done.stderr
+    assert set(state.auth_headers) == {f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize(
+    ("config", "line", "what"),
+    [
+        ("ci:\n  provider: jenkins\n", 2, "ci.provider must be one of github, gitlab"),
+        ("ci:\n  api_url: https://ghe.corp.example/api/v3\n", 2, "ci.api_url needs ci.provider"),
+        ("ci:\n  provider: github\n  api_url: ftp://ghe/api\n", 3, "ci.api_url must be an http(s) URL"),
+        ("ci:\n  provider: github\n  api_url: http://ghe.corp.example/api/v3\n", 3, "ci.api_url must be https"),
+        ("ci:\n  provider: github\n  api_url: https://u:pw@ghe/api/v3\n", 3, "ci.api_url must not hold credentials"),
+    ],
+)
+def test_bad_ci_config_is_one_line(repo: Path, config: str, line: int, what: str) -> None:
+    (repo / "mlci.yaml").write_text(config)
+    done = _mlci(repo, _env(GITHUB_TOKEN=TOKEN), "--once")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert f"mlci.yaml:{line}: {what}" in done.stderr
+    assert "pw" not in done.stderr
 
 
 def test_follow_after_push_never_raises_and_says_why(repo: Path, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,6 +104,8 @@ def _status(args: argparse.Namespace) -> int:
     try:
         target = target_for_repo(root, remote=args.remote or "origin", provider=args.provider, project=args.project)
         sha = _resolve(root, args.sha or "HEAD")
+    except ConfigError:
+        raise  # already file:line
     except MlciError as exc:
         raise ConfigError(root, None, str(exc)) from None
 
@@ -117,7 +119,8 @@ def _status(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"following {target.provider} CI of {target.project} at {sha[:12]}", flush=True)
     try:
-        final = follow(target, sha, find_token(target.provider), emit=emit, interval=args.interval, once=args.once)
+        token = find_token(target.provider, api_url=target.api_url)
+        final = follow(target, sha, token, emit=emit, interval=args.interval, once=args.once)
     except CiFollowError as exc:
         return exc.exit_code  # its message was emitted already
     result = overall_result(final)

@@ -1,8 +1,12 @@
-"""`mlci config`: the effective config, the gate file included, each value with its origin."""
+"""`mlci config`: the effective config, the gate file included, each value with its origin.
+
+Credentials in URLs (a tracking URI with a password) are masked in what it prints.
+"""
 
 from __future__ import annotations
 
 import argparse
+import builtins
 import json
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,10 @@ def runner_lines(config: Any) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from mlci.engine.config.loader import load_config
+    from mlci.engine.config.redact import mask_credentials
+
+    def print(line: str) -> None:  # shadows the builtin: every line of this command goes through the mask
+        builtins.print(mask_credentials(line))
 
     config = load_config(Path(args.path))
     data = config.as_dict()
