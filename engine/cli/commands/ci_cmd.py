@@ -22,9 +22,11 @@ __all__ = ["add_arguments", "format_status", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ci_command", metavar="{init,status}", required=True)
-    init = sub.add_parser("init", help="write .github/workflows/mlci.yml or .gitlab-ci.yml")
+    init = sub.add_parser(
+        "init", help="write .github/workflows/mlci.yml, .gitlab-ci.yml, Jenkinsfile or azure-pipelines.yml"
+    )
     init.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
-    init.add_argument("--provider", choices=("github", "gitlab"), default="github")
+    init.add_argument("--provider", choices=("github", "gitlab", "jenkins", "azure"), default="github")
     init.add_argument("--force", action="store_true", help="overwrite an existing workflow file")
     init.add_argument("--python", default="3.11", help="the Python version the workflow sets up (default 3.11)")
     init.add_argument(
