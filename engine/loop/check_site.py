@@ -136,8 +136,13 @@ def check_site(config: Config, sha: str, *, in_place: bool) -> Iterator[CheckSit
         if _uses_dvc(path):
             _link_data(root, path)
         site_config = load_config(path)
-        # Runs go to the project's store, whatever the commit's config says about a relative path.
+        # Runs go to the project's store, whatever the commit's config says about a relative path, and
+        # the tiers run in the project's interpreter (a `.venv` at the root is not in the worktree).
+        from mlci.engine.run.interpreter import project_interpreter
+
         site_config = dataclasses.replace(
-            site_config, mlflow=dataclasses.replace(site_config.mlflow, tracking_uri=config.mlflow.tracking_uri)
+            site_config,
+            mlflow=dataclasses.replace(site_config.mlflow, tracking_uri=config.mlflow.tracking_uri),
+            python=str(project_interpreter(config).path),
         )
         yield CheckSite(site_config, False, f"in a temporary worktree ({refusal})")

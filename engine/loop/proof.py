@@ -7,7 +7,7 @@ A commit is checked green once; a later check of the same content answers from t
   the `.dvc` files and `dvc.lock` (the hashes of the DVC-tracked data: the check sees the
   data exactly as they record it, in place or linked in a worktree), `mlci.yaml` and the gate file;
 * those parts again by name (data, params, config): they say which one changed;
-* the environment: the interpreter's version and its installed distributions with versions;
+* the environment: the tiers' interpreter, its version and its installed distributions with versions;
 * mlci's own version, and the mode (quick or full training).
 
 Any difference gives another key, so the check runs again.
@@ -72,14 +72,14 @@ def installed_packages(python: str | None = None) -> str:
         names = sorted(
             {f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in distributions() if d.metadata["Name"]}
         )
-        return "\n".join([sys.version, *names])
+        return "\n".join([sys.executable, sys.version, *names])
     script = (
         "import sys;from importlib.metadata import distributions as d;"
         "print(sys.version);print(*sorted({f\"{(x.metadata['Name'] or '').lower()}=={x.version}\" "
         "for x in d() if x.metadata['Name']}),sep='\\n')"
     )
     done = subprocess.run([python, "-c", script], capture_output=True, text=True, check=False)
-    return done.stdout if done.returncode == 0 else f"unreadable: {python}"
+    return f"{python}\n{done.stdout}" if done.returncode == 0 else f"unreadable: {python}"
 
 
 def _mlci_version() -> str:
@@ -95,7 +95,9 @@ def content_key(config: Config, sha: str, *, full: bool) -> ContentKey:
     """The key of checking commit `sha` of the project at `config.root` (quick or `full` training)."""
     root = config.root
     gate_file = config.gates_path.relative_to(root).as_posix() if config.gates_path is not None else None
-    packages = installed_packages()
+    from mlci.engine.run.interpreter import project_interpreter
+
+    packages = installed_packages(str(project_interpreter(config).path))
     parts = {
         "tree": tree_of(root, sha),
         **_blobs(root, sha, gate_file),
