@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -64,22 +65,42 @@ def _blobs(root: Path, sha: str, gate_file: str | None) -> dict[str, str]:
     return {"data": ";".join(data), "params": ";".join(params), "config": ";".join(config)}
 
 
-def installed_packages(python: str | None = None) -> str:
-    """The interpreter's version and its installed distributions, sorted `name==version` lines."""
-    if python is None or Path(python) == Path(sys.executable):
-        from importlib.metadata import distributions
+def _distribution_folders(path: list[str]) -> list[str]:
+    """The `name-version.dist-info` (and `.egg-info`) folders on an interpreter's path, sorted.
 
-        names = sorted(
-            {f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in distributions() if d.metadata["Name"]}
-        )
-        return "\n".join([sys.executable, sys.version, *names])
-    script = (
-        "import sys;from importlib.metadata import distributions as d;"
-        "print(sys.version);print(*sorted({f\"{(x.metadata['Name'] or '').lower()}=={x.version}\" "
-        "for x in d() if x.metadata['Name']}),sep='\\n')"
-    )
-    done = subprocess.run([python, "-c", script], capture_output=True, text=True, check=False)
-    return f"{python}\n{done.stdout}" if done.returncode == 0 else f"unreadable: {python}"
+    The names carry name and version; listing them is about a hundred times faster than
+    reading every distribution's metadata (`importlib.metadata`), which matters for an answer
+    in under a second.
+    """
+    names: set[str] = set()
+    for entry in path:
+        try:
+            listing = os.listdir(entry or ".")
+        except OSError:
+            continue
+        names.update(n for n in listing if n.endswith((".dist-info", ".egg-info")))
+    return sorted(names)
+
+
+_OTHER_INTERPRETER = (
+    "import os, sys\n"
+    "names = set()\n"
+    "for entry in sys.path:\n"
+    "    try:\n"
+    "        names.update(n for n in os.listdir(entry or '.') if n.endswith(('.dist-info', '.egg-info')))\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "print(sys.executable, sys.version, *sorted(names), sep='\\n')\n"
+)
+"""`_distribution_folders` for an interpreter other than mlci's, with what `installed_packages` prints first."""
+
+
+def installed_packages(python: str | None = None) -> str:
+    """The interpreter, its version and its installed distributions (their folder names), one per line."""
+    if python is None or Path(python) == Path(sys.executable):
+        return "\n".join([sys.executable, sys.version, *_distribution_folders(sys.path)]) + "\n"
+    done = subprocess.run([python, "-c", _OTHER_INTERPRETER], capture_output=True, text=True, check=False)
+    return done.stdout if done.returncode == 0 else f"unreadable: {python}"
 
 
 def _mlci_version() -> str:
