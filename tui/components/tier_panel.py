@@ -15,6 +15,8 @@ from mlci.engine.events import (
     Verdict,
 )
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from mlci.engine.events import Event
     from rich.console import RenderableType
 
-__all__ = ["TierPanel", "TierRow", "affected_text"]
+__all__ = ["TierPanel", "TierRow", "affected_text", "status_label"]
 
 _STATUS_STYLE = {
     "idle": ("○ idle", "dim"),
@@ -35,6 +37,11 @@ _STATUS_STYLE = {
     Verdict.CANCELLED.value: ("◌ cancelled", "yellow"),
     Verdict.HELD.value: ("⏸ held", "yellow"),
 }
+
+
+def status_label(status: str) -> tuple[str, str]:
+    """A status in a few characters with its style: ("● passed", "bold green")."""
+    return _STATUS_STYLE.get(status, (status, ""))
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,13 @@ class TierPanel(Widget):
     rows: reactive[tuple[TierRow, ...]] = reactive((), always_update=True, layout=True)
     """One row per configured tier."""
 
+    class RerunRequested(Message):
+        """A tier's line was clicked: rerun it. Handled by `on_tier_panel_rerun_requested`."""
+
+        def __init__(self, tier: Tier) -> None:
+            super().__init__()
+            self.tier = tier
+
     def __init__(self, tiers: tuple[Tier, ...], *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.set_reactive(TierPanel.rows, tuple(TierRow(t) for t in tiers))
@@ -116,10 +130,25 @@ class TierPanel(Widget):
         elif isinstance(event, TierStale):
             self._update(event.tier, stale=event.changes_since_start)
 
+    def on_click(self, event: events.Click) -> None:
+        tier = self.tier_at(event.y - self.gutter.top)
+        if tier is not None:
+            self.post_message(self.RerunRequested(tier))
+
+    def tier_at(self, line: int) -> Tier | None:
+        """The tier whose lines include content line `line` (0 is the first), None past the last."""
+        top = 0
+        for row in self.rows:
+            height = 1 + bool(row.reason or row.counts) + bool(row.trigger)
+            if top <= line < top + height:
+                return row.tier
+            top += height
+        return None
+
     def render(self) -> RenderableType:
         lines: list[Text] = []
         for row in self.rows:
-            label, style = _STATUS_STYLE.get(row.status, (row.status, ""))
+            label, style = status_label(row.status)
             line = Text.assemble((f"{row.tier.value:<6}", "bold"), (f"{label:<12}", style))
             if row.duration_s is not None:
                 line.append(f" {row.duration_s:6.1f}s")
