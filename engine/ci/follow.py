@@ -1,5 +1,8 @@
 """Follow the remote CI runs of a commit through the provider's REST API (GitHub Actions, GitLab CI).
 
+Jenkins and Azure Pipelines speak other APIs: `jenkins.py` and `azure.py` read them through
+the same client (`_Api`), with the same rules for the token.
+
 GitHub: `GET /repos/{owner}/{repo}/actions/runs?head_sha={sha}`, then each run's
 `/actions/runs/{id}/jobs`. GitLab: `GET /projects/{path}/pipelines?sha={sha}`, then each
 pipeline's `/pipelines/{id}/jobs`. GitLab statuses are mapped onto GitHub's
@@ -33,6 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.ci.azure import azure_location, azure_runs, azure_token_hint, find_azure_token, is_azure_host
+from mlci.engine.ci.basic_auth import basic_auth, secret_forms
+from mlci.engine.ci.jenkins import find_jenkins_credentials, jenkins_runs, jenkins_token_hint
 from mlci.engine.config.redact import mask_credentials
 from mlci.engine.errors import MlciError
 from mlci.engine.events import CiJob, CiRun, CiStatus
@@ -58,7 +64,7 @@ GITHUB_API_ENV = "MLCI_GITHUB_API_URL"
 GITLAB_API_ENV = "MLCI_GITLAB_API_URL"
 """Overrides the GitLab API base URL (a self-managed instance, or a local server in tests)."""
 
-PROVIDERS = ("github", "gitlab")
+PROVIDERS = ("github", "gitlab", "jenkins", "azure")
 
 PROVIDER_HOSTS: Mapping[str, frozenset[str]] = {
     "github": frozenset({"github.com", "www.github.com", "ssh.github.com"}),
@@ -67,7 +73,7 @@ PROVIDER_HOSTS: Mapping[str, frozenset[str]] = {
 """The git hosts of the public services, matched exactly: `github.com.evil.example` is none of them."""
 PUBLIC_API_URLS: Mapping[str, str] = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
 """The API each public service's token may go to without the config naming one."""
-_NAMES = {"github": "GitHub", "gitlab": "GitLab"}
+_NAMES = {"github": "GitHub", "gitlab": "GitLab", "jenkins": "Jenkins", "azure": "Azure DevOps"}
 
 _SUCCESSFUL = frozenset({"success", "skipped", "neutral"})
 """Conclusions that do not make the commit red."""
@@ -158,6 +164,8 @@ def make_target(
     it must be named (`api_url`, from the config, or the environment's override): mlci does
     not guess `https://<host>/api/v3` and send a token there.
     """
+    if provider in ("jenkins", "azure") or (provider is None and is_azure_host(_host_of(remote_url))):
+        return _basic_auth_target(provider or "azure", remote_url, project=project, api_url=api_url)
     host = ""
     if project is None:
         host, project = parse_remote_url(remote_url)
@@ -186,6 +194,37 @@ def make_target(
     return CiTarget(provider=provider, api_url=PUBLIC_API_URLS[provider], project=project)
 
 
+def _host_of(remote_url: str) -> str:
+    try:
+        return parse_remote_url(remote_url)[0] if remote_url else ""
+    except MlciError:
+        return ""
+
+
+def _basic_auth_target(provider: str, remote_url: str, *, project: str | None, api_url: str | None) -> CiTarget:
+    """Jenkins at the server the config names; Azure DevOps at the remote's organization or the config's.
+
+    The Jenkins job defaults to the remote's path (`owner/repo`, as an organization folder
+    names it); a Jenkins server is never guessed, since its credentials would go there.
+    """
+    try:
+        host, path = parse_remote_url(remote_url) if remote_url else ("", "")
+    except MlciError:
+        host, path = "", ""
+    if provider == "azure":
+        org_url, name = azure_location(host, path, api_url=api_url, project=project)
+        return CiTarget(provider="azure", api_url=org_url, project=name)
+    if not api_url:
+        raise MlciError(
+            "Jenkins is followed at the server mlci.yaml names: ci: {provider: jenkins, api_url: https://JENKINS, "
+            "job: FOLDER/JOB}"
+        )
+    job = project or path
+    if not job:
+        raise MlciError("no Jenkins job to follow: name it in mlci.yaml (ci: {job: FOLDER/JOB})")
+    return CiTarget(provider="jenkins", api_url=api_url.rstrip("/"), project=job)
+
+
 def find_token(provider: str, *, environ: Mapping[str, str] | None = None, api_url: str | None = None) -> str | None:
     """The API token: GITHUB_TOKEN, GH_TOKEN or `gh auth token` for GitHub; GITLAB_TOKEN for GitLab.
 
@@ -193,6 +232,10 @@ def find_token(provider: str, *, environ: Mapping[str, str] | None = None, api_u
     so a GitHub Enterprise server never gets the github.com token from it.
     """
     env = os.environ if environ is None else environ
+    if provider == "jenkins":
+        return find_jenkins_credentials(env)
+    if provider == "azure":
+        return find_azure_token(env)
     names = ("GITHUB_TOKEN", "GH_TOKEN") if provider == "github" else ("GITLAB_TOKEN",)
     for name in names:
         value = env.get(name, "").strip()
@@ -220,6 +263,10 @@ def _gh_hostname(api_url: str | None) -> str:
 
 
 def token_hint(provider: str) -> str:
+    if provider == "jenkins":
+        return jenkins_token_hint()
+    if provider == "azure":
+        return azure_token_hint()
     if provider == "github":
         return "no GitHub token: set GITHUB_TOKEN or GH_TOKEN, or log in with `gh auth login`"
     return "no GitLab token: set GITLAB_TOKEN (a token with read_api scope)"
@@ -272,19 +319,24 @@ class _Api:
             headers["Accept"] = "application/vnd.github+json"
             headers["X-GitHub-Api-Version"] = "2022-11-28"
             headers["Authorization"] = f"Bearer {self._token}"
-        else:
+        elif self.target.provider == "gitlab":
             headers["PRIVATE-TOKEN"] = self._token
+        else:  # Jenkins (user:API token) and Azure DevOps (:personal access token) take HTTP Basic auth
+            headers["Authorization"] = basic_auth(self._token)
         return headers
 
     def scrub(self, text: str) -> str:
-        return mask_credentials(text.replace(self._token, "***") if self._token else text)
+        secrets = secret_forms(self._token) if self.target.provider in ("jenkins", "azure") else (self._token,)
+        for secret in secrets:
+            text = text.replace(secret, "***") if secret else text
+        return mask_credentials(text)
 
     def get(self, path: str, query: Mapping[str, str] | None = None) -> Any:
         url = f"{self.target.api_url}{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query)
         request = urllib.request.Request(url, headers=self._headers())
-        name = "GitHub" if self.target.provider == "github" else "GitLab"
+        name = _NAMES[self.target.provider]
         try:
             with self._opener.open(request, timeout=self._timeout) as response:
                 body = response.read()
@@ -372,7 +424,12 @@ def fetch_status(target: CiTarget, sha: str, token: str) -> CiStatus:
     """One look at the runs of `sha`. Raises CiFollowError (token-free message) when the API cannot answer."""
     api = _Api(target, token)
     try:
-        runs = _github_runs(api, sha) if target.provider == "github" else _gitlab_runs(api, sha)
+        if target.provider == "jenkins":
+            runs = jenkins_runs(api.get, target.project, sha)
+        elif target.provider == "azure":
+            runs = azure_runs(api.get, target.project, sha)
+        else:
+            runs = _github_runs(api, sha) if target.provider == "github" else _gitlab_runs(api, sha)
     except (KeyError, TypeError, AttributeError) as exc:
         raise CiFollowError(api.scrub(f"unexpected answer from the {target.provider} API: missing {exc}")) from None
     return CiStatus(sha=sha, runs=runs)
@@ -463,6 +520,7 @@ def target_for_repo(
     ci = load_config(root, with_gates=False).ci
     provider = provider or ci.provider
     api_url = api_url or ci.api_url
+    project = project or ci.job or ci.project
 
     try:
         repo = git.Repo(root, search_parent_directories=True)

@@ -11,6 +11,8 @@ layout, or a built-in "default") so `mlci config` can say so, and so can an erro
     mlflow: {tracking_uri: "sqlite:///mlflow.db", experiment: mlci, model_name: model}
     git: {remote: origin, main_branch: main}
     ci: {provider: github, api_url: https://ghe.example.com/api/v3}   # only for a host not github.com/gitlab.com
+    ci: {provider: jenkins, api_url: https://jenkins.example.com, job: ml/credit}     # Jenkins: always
+    ci: {provider: azure, api_url: https://dev.azure.com/acme, project: credit}      # Azure, for a repo elsewhere
     python: .venv/bin/python        # the tiers' interpreter (default: .venv, venv, $VIRTUAL_ENV, mlci's)
     runner: warm                    # or cold: a fresh interpreter for every code and data run
     runner_idle_timeout: 1800       # seconds before an unused warm server exits
@@ -102,9 +104,14 @@ class CiConfig:
     """`ci:`: where the remote CI runs are followed, for a git host that is not github.com or gitlab.com."""
 
     provider: str | None = None
-    """"github" or "gitlab"; None: told by the remote's host, when it is exactly github.com or gitlab.com."""
+    """"github", "gitlab", "jenkins" or "azure"; None: told by the remote's host (github.com, gitlab.com, Azure)."""
     api_url: str | None = None
-    """The API the CI token may be sent to (GitHub Enterprise, self-managed GitLab); None: the public one."""
+    """The API the CI token may be sent to (GitHub Enterprise, self-managed GitLab, the Jenkins server, an Azure
+    DevOps organization URL); None: the public one."""
+    job: str | None = None
+    """Jenkins: the job's path (`folder/job`; a multibranch project's branch jobs are searched); None: the remote's."""
+    project: str | None = None
+    """Azure Pipelines: the project, for a repository that is not on Azure Repos; None: the remote's."""
 
 
 @dataclass(frozen=True)
@@ -277,23 +284,28 @@ def _section(
     return out
 
 
-CI_PROVIDERS = ("github", "gitlab")
+CI_PROVIDERS = ("github", "gitlab", "jenkins", "azure")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def _ci(fields: dict[str, Node], root: Path, origins: dict[str, Origin]) -> CiConfig:
-    values = _section(fields, "ci", {"provider", "api_url"}, root, origins)
+    values = _section(fields, "ci", {"provider", "api_url", "job", "project"}, root, origins)
     if not values:
         return CiConfig()
     nodes = fields["ci"].mapping("ci")
     provider = values.get("provider")
     if provider is not None and provider not in CI_PROVIDERS:
         raise nodes["provider"].error(f"ci.provider must be one of {', '.join(CI_PROVIDERS)}, got {provider!r}")
+    for key, owner in (("job", "jenkins"), ("project", "azure")):
+        if key in values and provider != owner:
+            raise nodes[key].key_error(f"ci.{key} is for ci.provider {owner} only")
+    if provider == "jenkins" and "api_url" not in values:
+        raise nodes["provider"].error("ci.provider jenkins needs ci.api_url: the Jenkins server's URL")
     api_url = values.get("api_url")
     if api_url is not None:
         node = nodes["api_url"]
         if provider is None:
-            raise node.key_error("ci.api_url needs ci.provider (github or gitlab): the API's kind is not guessed")
+            raise node.key_error("ci.api_url needs ci.provider (github, gitlab, jenkins or azure): it is not guessed")
         parsed = urlsplit(api_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise node.error(f"ci.api_url must be an http(s) URL, got {mask_credentials(api_url)!r}")
@@ -301,7 +313,12 @@ def _ci(fields: dict[str, Node], root: Path, origins: dict[str, Origin]) -> CiCo
             raise node.error("ci.api_url must not hold credentials: the token comes from the environment")
         if parsed.scheme == "http" and parsed.hostname not in _LOOPBACK_HOSTS:
             raise node.error("ci.api_url must be https: over plain http the token would cross the network readable")
-    return CiConfig(provider=provider, api_url=api_url.rstrip("/") if api_url else None)
+    return CiConfig(
+        provider=provider,
+        api_url=api_url.rstrip("/") if api_url else None,
+        job=values.get("job"),
+        project=values.get("project"),
+    )
 
 
 def _gates_path(fields: dict[str, Node], root: Path, origins: dict[str, Origin]) -> Path | None:

@@ -488,7 +488,7 @@ def test_a_redirect_within_the_api_host_is_followed(repo: Path, serve: Any) -> N
 @pytest.mark.parametrize(
     ("config", "line", "what"),
     [
-        ("ci:\n  provider: jenkins\n", 2, "ci.provider must be one of github, gitlab"),
+        ("ci:\n  provider: bamboo\n", 2, "ci.provider must be one of github, gitlab, jenkins, azure"),
         ("ci:\n  api_url: https://ghe.corp.example/api/v3\n", 2, "ci.api_url needs ci.provider"),
         ("ci:\n  provider: github\n  api_url: ftp://ghe/api\n", 3, "ci.api_url must be an http(s) URL"),
         ("ci:\n  provider: github\n  api_url: http://ghe.corp.example/api/v3\n", 3, "ci.api_url must be https"),

@@ -43,8 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
     status.add_argument("--sha", help="the commit (default: HEAD)")
     status.add_argument("--remote", help="the remote whose URL names the CI project (default: origin)")
-    status.add_argument("--provider", choices=("github", "gitlab"), help="default: guessed from the remote's host")
-    status.add_argument("--project", help="owner/repo (GitLab: group/project) when the remote URL does not say")
+    status.add_argument(
+        "--provider",
+        choices=("github", "gitlab", "jenkins", "azure"),
+        help="default: ci.provider in mlci.yaml, else guessed from the remote's host",
+    )
+    status.add_argument(
+        "--project",
+        help="owner/repo (GitLab: group/project; Jenkins: folder/job; Azure: the project) when the remote does not say",
+    )
     status.add_argument("--interval", type=float, default=5.0, help="seconds between polls at first (default 5)")
     status.add_argument("--once", action="store_true", help="look once, print, and exit")
     status.add_argument("--json", action="store_true", help="print each status as a JSON line")
