@@ -220,10 +220,20 @@ class MlciApp(App[int]):
 
     @work(thread=True, exclusive=True, group="git")
     def refresh_git_state(self) -> None:
-        """Read the git state off the UI thread (GitPython shells out to git)."""
+        """Read the git state off the UI thread (GitPython shells out to git).
+
+        A git that cannot read the repository (dubious ownership, corruption) is a notice
+        and a note in the header; an exception here would end the worker, and the app with it.
+        """
+        from mlci.engine.config.redact import mask_credentials
         from mlci.engine.git.state import read_git_state
 
-        state = read_git_state(self.config.root)
+        try:
+            state = read_git_state(self.config.root)
+        except Exception as exc:
+            self.post_engine_event(Notice("error", mask_credentials(str(exc)), source="git"))
+            self.call_from_thread(setattr, self.query_one(GitHeader), "note", "git cannot read this repository")
+            return
         if state is not None:
             self.post_engine_event(state)
         else:

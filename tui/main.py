@@ -7,6 +7,7 @@ config is reported (file, line, what is wrong) with exit code 2 before anything 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlci-tui", description="The mlci dashboard for an ML project.")
     parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
     args = parser.parse_args(argv)
+    # Every git command the dashboard runs reads without optional locks: it never takes .git/index.lock.
+    os.environ.setdefault("GIT_OPTIONAL_LOCKS", "0")
 
     from mlci.engine.config.loader import load_config
     from mlci.engine.config.redact import mask_credentials

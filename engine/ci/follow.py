@@ -526,10 +526,13 @@ def target_for_repo(
         repo = git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise MlciError(f"not a git repository: {root}") from None
+    repo.git.update_environment(GIT_OPTIONAL_LOCKS="0")  # a read: take no lock of the user's repository
     with repo:
         try:
             url = str(repo.git.remote("get-url", remote))
-        except git.GitCommandError:
+        except git.GitCommandError as exc:
+            if "no such remote" not in str(exc.stderr).lower():
+                raise  # git cannot read the repository at all: the caller says git's own reason
             url = ""
     if not url and not project:
         raise MlciError(f"no remote named {remote!r} to tell the CI project from: pass --remote or --project")
@@ -567,4 +570,10 @@ def follow_after_push(
         return None  # its message has been emitted already
     except MlciError as exc:
         emit(CiStatus(sha=sha, runs=(), message=f"{exc}; not following the remote run"))
+        return None
+    except Exception as exc:
+        if type(exc).__module__.partition(".")[0] != "git":
+            raise
+        reason = " ".join(str(getattr(exc, "stderr", "") or exc).split())
+        emit(CiStatus(sha=sha, runs=(), message=f"git cannot read {root}: {reason}; not following the remote run"))
         return None

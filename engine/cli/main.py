@@ -3,13 +3,17 @@
 `mlci --help` must answer in well under a second, so this module imports only the
 stdlib, and a subcommand's module is imported only when that subcommand is named.
 Errors meant for people (`MlciError`) print one line, without a traceback, with the
-credentials of any URL in it masked.
+credentials of any URL in it masked; so does a git failure that reaches this far (GitPython's
+errors carry git's own reason, which is what is printed), with exit code 2. Every git command
+mlci runs reads with `GIT_OPTIONAL_LOCKS=0`, set here for the whole process, so that mlci
+never takes `.git/index.lock` from under the user's own git.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +61,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("GIT_OPTIONAL_LOCKS", "0")
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser, subparsers = _parser()
     chosen = next((c for c in COMMANDS if args_list and args_list[0] == c.name), None)
@@ -79,6 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if type(exc).__module__.partition(".")[0] != "git":
+            raise
+        from pathlib import Path
+
+        from mlci.engine.git.state import git_failure
+
+        failure = git_failure(Path(getattr(args, "path", None) or "."), exc)
+        print(mask_credentials(f"mlci {chosen.name if chosen else ''}: {failure}"), file=sys.stderr)
+        return failure.exit_code
     return code
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlci.engine.errors import MlciError
+from mlci.engine.git.state import git_failure
 
 __all__ = [
     "HOOK_MARKER",
@@ -86,7 +87,9 @@ def hooks_dir(root: Path) -> Path:
     except OSError as exc:
         raise MlciError(f"cannot run git: {exc}") from None
     if done.returncode != 0:
-        raise MlciError(f"not a git repository: {root}")
+        if "not a git repository" in done.stderr:
+            raise MlciError(f"not a git repository: {root}")
+        raise git_failure(root)  # git refuses it (dubious ownership, a corrupt .git): say git's reason, exit 2
     return Path(done.stdout.strip())
 
 

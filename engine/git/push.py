@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mlci.engine.errors import MlciError
 from mlci.engine.events import PushCommit, PushPlan, PushProgress
-from mlci.engine.git.state import operation_in_progress, outgoing_commits
+from mlci.engine.git.state import open_repo, operation_in_progress, outgoing_commits
 
 if TYPE_CHECKING:
     import git
@@ -85,12 +85,11 @@ def scrub_url(text: str) -> str:
 
 
 def _open_repo(root: Path) -> git.Repo:
-    import git
-
-    try:
-        return git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise MlciError(f"not a git repository: {root}") from None
+    # open_repo: git's own refusal (dubious ownership, a corrupt .git) is one GitReadError line, exit 2.
+    repo = open_repo(root, search_parent_directories=True)
+    if repo is None:
+        raise MlciError(f"not a git repository: {root}")
+    return repo
 
 
 def plan_push(root: Path, *, remote: str = "origin") -> PushPlan:
