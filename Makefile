@@ -52,12 +52,16 @@ $(CI_LINTERS): | $(PY)
 
 ci-linters: $(CI_LINTERS)
 
-# The end-to-end tests drive the real binary through tmux.
+# The end-to-end tests drive the real binary through tmux, and `mlci-tui --serve` through a
+# headless Chromium (Debian's package; no browser download).
+SYSTEM_TOOLS := tmux chromium
 system-deps:
-	@command -v tmux >/dev/null 2>&1 || { \
-		echo "installing tmux"; \
-		(apt-get update -qq && apt-get install -y -qq tmux) >/dev/null || \
-		{ echo "tmux is needed for the end-to-end tests: install it with your package manager"; exit 1; }; }
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing fonts-dejavu-core) >/dev/null || \
+		{ echo "the end-to-end tests need$$missing: install it with your package manager"; exit 1; }; \
+	fi
 
 demo: install
 	$(VENV)/bin/mlci demo $(DEMO_DIR) --open

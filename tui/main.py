@@ -17,7 +17,14 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlci-tui", description="The mlci dashboard for an ML project.")
     parser.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
+    parser.add_argument(
+        "--serve", action="store_true", help="serve the dashboard to a browser (textual-serve) instead of this terminal"
+    )
+    parser.add_argument("--host", default=None, help="with --serve: the address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="with --serve: the port (default: 8000)")
     args = parser.parse_args(argv)
+    if (args.host is not None or args.port is not None) and not args.serve:
+        parser.error("--host and --port go with --serve")
     # Every git command the dashboard runs reads without optional locks: it never takes .git/index.lock.
     os.environ.setdefault("GIT_OPTIONAL_LOCKS", "0")
 
@@ -30,6 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlciError as exc:
         print(mask_credentials(f"mlci-tui: {exc}"), file=sys.stderr)
         return exc.exit_code
+
+    if args.serve:
+        from mlci.tui.serve import DEFAULT_HOST, DEFAULT_PORT, serve
+
+        # The config was checked above: a malformed one fails here, not in each browser tab.
+        return serve(config.root, host=args.host or DEFAULT_HOST, port=args.port or DEFAULT_PORT)
 
     from mlci.tui.app import MlciApp
 
