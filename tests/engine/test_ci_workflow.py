@@ -299,7 +299,8 @@ def test_jenkinsfile_passes_npm_groovy_lint_which_catches_a_broken_one(project: 
 def test_jenkinsfile_has_the_tiered_pattern(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "mlci.yaml").write_text("git:\n  main_branch: trunk\n")
     assert _init(project, "--provider", "jenkins", "--python", "3.12", "--install", "mlci-tui==0.4") == 0
-    assert "wrote Jenkinsfile" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote Jenkinsfile" in out and "ci: {provider: jenkins, api_url: https://JENKINS, job: FOLDER/JOB}" in out
     text = (project / "Jenkinsfile").read_text()
     assert "@@" not in text and text.count("{") == text.count("}")
 
@@ -347,7 +348,8 @@ def test_azure_pipeline_passes_the_published_schema_which_catches_a_broken_one(p
 def test_azure_pipeline_has_the_tiered_pattern(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "mlci.yaml").write_text("git:\n  main_branch: trunk\n")
     assert _init(project, "--provider", "azure", "--python", "3.12") == 0
-    assert "wrote azure-pipelines.yml" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote azure-pipelines.yml" in out and "set AZURE_DEVOPS_TOKEN" in out
     pipeline = yaml.safe_load((project / "azure-pipelines.yml").read_text())
     assert pipeline["trigger"]["branches"]["include"] == ["*"]
     assert pipeline["pr"]["branches"]["include"] == ["*"]  # PR validation

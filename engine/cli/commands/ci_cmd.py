@@ -90,7 +90,19 @@ def _init(args: argparse.Namespace) -> int:
     for item in written:
         rel = item.path.relative_to(root)
         print(f"wrote {rel}" if item.written else f"{rel}: {item.note}")
+    if args.provider in _FOLLOW_HINTS:
+        print(_FOLLOW_HINTS[args.provider])
     return 0
+
+
+_FOLLOW_HINTS = {
+    "jenkins": "to follow its builds (mlci ci status, the dashboard): name the server and job in mlci.yaml "
+    "(ci: {provider: jenkins, api_url: https://JENKINS, job: FOLDER/JOB}) and set JENKINS_USER and JENKINS_TOKEN",
+    "azure": "to follow its runs (mlci ci status, the dashboard): set AZURE_DEVOPS_TOKEN; for a repository "
+    "outside Azure Repos, name it in mlci.yaml (ci: {provider: azure, api_url: https://dev.azure.com/ORG, "
+    "project: PROJECT})",
+}
+"""What `mlci ci init` says next for providers that the remote's URL alone cannot locate."""
 
 
 def _resolve(root: Path, rev: str) -> str:
