@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from mlci.engine.events import (
     Notice,
     OutputLines,
     PlanMade,
+    PushProgress,
     Tier,
     TierFinished,
     TierStale,
@@ -218,3 +220,102 @@ def test_cancel_stops_the_run_and_drops_waiting_work(tmp_path: Path, marker: str
     (code,) = log.finished(Tier.CODE)
     assert (code.verdict, code.reason) == (Verdict.CANCELLED, "cancelled by you")
     assert log.finished(Tier.DATA) == []
+
+
+# --- the push: check, push, follow, as the session's own work ---------------------------------------
+
+
+def _pushable(tmp_path: Path, tests: dict[str, str]) -> tuple[Path, Path]:
+    """A project with a bare remote `origin`; nothing pushed yet."""
+    import subprocess
+
+    root = make_project(tmp_path / "p", tests=tests, sources={"value.py": "VALUE = 1\n"})
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "remote", "add", "origin", str(bare)], cwd=root, check=True)
+    return root, bare
+
+
+def _remote_refs(bare: Path) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname) %(objectname)"], cwd=bare, capture_output=True, text=True
+    ).stdout
+
+
+def _intervals(log: EventLog, tier: Tier) -> list[tuple[float, float]]:
+    ends = {e.run_id: e.at for e in log.finished(tier)}
+    return [(s.at, ends.get(s.run_id, float("inf"))) for s in log.started(tier)]
+
+
+def _push_done(log: EventLog) -> PushProgress:
+    event = log.wait_for(lambda e: isinstance(e, PushProgress) and e.stage == "done", timeout=180)
+    assert isinstance(event, PushProgress)
+    return event
+
+
+def test_a_push_checks_on_the_sessions_runner_and_an_edit_meanwhile_waits_its_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, bare = _pushable(tmp_path, {"tests/test_value.py": SLOW_TEST.format(sleep=3)})
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    log = EventLog()
+    with watching(root, log) as session:
+        before = len(log.snapshot())
+        plan = session.plan_push()
+        assert session.push(plan, follow_ci=False)
+        assert not session.push(plan), "a second push while one runs is refused"
+        check_started = log.wait_for(lambda e: isinstance(e, TierStarted), after=before)
+        write(root / "value.py", "VALUE = 1  # edited during the check\n")  # the watcher wants the code tier
+        done = _push_done(log)
+        assert done.ok is True, done.message
+        log.wait_for(lambda e: isinstance(e, ChangeDetected), after=before)
+        log.wait_for(
+            lambda e: isinstance(e, TierFinished) and e.run_id > check_started.run_id and e.tier is Tier.CODE,
+            after=before,
+        )
+    runs = sorted(_intervals(log, Tier.CODE))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(runs)), runs
+    assert len([r for r in runs if r[0] >= check_started.at]) >= 2  # the check's run, then the watcher's
+    assert plan.head in _remote_refs(bare)
+    # Every run of the session has its own number: the check's included.
+    ids = [e.run_id for e in log.started(Tier.CODE)]
+    assert len(ids) == len(set(ids))
+
+
+def test_cancel_ends_a_pushs_check_and_nothing_is_pushed(tmp_path: Path, marker: str) -> None:
+    root, bare = _pushable(tmp_path, {"tests/test_hang.py": HANGS})
+    log = EventLog()
+    session = Session(load_config(root), emit=log, watch=False)
+    session.start()
+    try:
+        assert session.push(session.plan_push(), follow_ci=False)
+        log.wait_for(lambda e: isinstance(e, OutputLines) and any("collected 1 item" in x for x in e.lines))
+        session.cancel()
+        done = _push_done(log)
+        assert done.ok is False
+        assert done.message == "pre-push check failed (the check was cancelled): nothing was pushed"
+        assert processes_with_env(MARKER_ENV, marker) == []
+    finally:
+        session.stop()
+    assert _remote_refs(bare) == ""
+
+
+def test_stop_during_a_pushs_check_leaves_no_process_and_no_worktree(tmp_path: Path, marker: str) -> None:
+    import subprocess
+
+    root, bare = _pushable(tmp_path, {"tests/test_hang.py": HANGS})
+    write(root / "notes.txt", "uncommitted: the check runs in a worktree\n")
+    log = EventLog()
+    session = Session(load_config(root), emit=log, watch=False)
+    session.start()
+    assert session.push(session.plan_push(), follow_ci=False)
+    log.wait_for(lambda e: isinstance(e, OutputLines) and any("collected 1 item" in x for x in e.lines))
+    wait_until(lambda: len(processes_with_env(MARKER_ENV, marker)) >= 2, what="the test's own child")
+    session.stop()
+    assert processes_with_env(MARKER_ENV, marker) == []
+    assert _push_done(log).ok is False
+    assert _remote_refs(bare) == ""
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=root, capture_output=True, text=True).stdout
+    assert len(worktrees.splitlines()) == 1, worktrees
