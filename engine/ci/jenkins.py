@@ -17,7 +17,8 @@ in_progress, completed + conclusion); UNSTABLE stays `unstable`, which is not gr
 
 Every URL is built from the configured server and the job path: the absolute URLs that
 Jenkins puts in its answers (its own idea of its root URL) are shown, never fetched with
-the credentials.
+the credentials. The stages API (`wfapi`) comes with the Pipeline: REST API plugin, which
+Pipeline: Stage View (one of Jenkins' suggested plugins) installs.
 """
 
 from __future__ import annotations

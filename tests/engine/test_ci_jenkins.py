@@ -284,3 +284,43 @@ def test_the_dashboard_follows_a_jenkins_build(repo: Path, serve: Any, monkeypat
     assert final is not None and overall_result(final) is True
     assert [s.runs[0].status for s in seen[1:]] == ["queued", "in_progress", "in_progress", "completed"]
     assert all(TOKEN not in str(status) for status in seen)
+
+
+def test_a_server_that_echoes_the_credentials_still_gets_them_scrubbed(repo: Path) -> None:
+    """Whatever comes back (here, a 401 whose reason repeats the header and the token) is printed without them."""
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            sent = self.headers.get("Authorization", "")
+            decoded = base64.b64decode(sent.removeprefix("Basic ")).decode()
+            self.send_response(401, f"{sent} {decoded} {decoded.partition(':')[2]}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _configure(repo, f"http://127.0.0.1:{server.server_address[1]}")
+        done = _status(repo, _env(JENKINS_USER=USER, JENKINS_TOKEN=TOKEN), "--once")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 3
+    assert "Jenkins API answered 401" in done.stderr and "***" in done.stderr
+    assert TOKEN not in done.stdout + done.stderr and CREDENTIALS.split()[1] not in done.stdout + done.stderr
+
+
+def test_the_job_defaults_to_the_remotes_path_and_the_server_is_never_guessed(repo: Path) -> None:
+    from mlci.engine.ci.follow import make_target
+    from mlci.engine.errors import MlciError
+
+    target = make_target("git@git.acme.example:ml/credit.git", provider="jenkins", api_url="https://ci.acme.example/")
+    assert (target.provider, target.api_url, target.project) == ("jenkins", "https://ci.acme.example", "ml/credit")
+    with pytest.raises(MlciError, match=r"Jenkins is followed at the server mlci\.yaml names"):
+        make_target("git@git.acme.example:ml/credit.git", provider="jenkins")
+    done = _status(repo, _env(JENKINS_USER=USER, JENKINS_TOKEN=TOKEN), "--provider", "jenkins", "--once")
+    assert done.returncode == 2 and "Jenkins is followed at the server mlci.yaml names" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
