@@ -365,10 +365,8 @@ def _runner(fields: dict[str, Node], root: Path, origins: dict[str, Origin]) -> 
         origins["runner"] = Origin("written", _where(node, root))
     if "runner_idle_timeout" in fields:
         node = fields["runner_idle_timeout"]
-        v = node.value
-        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-            raise node.error(f"runner_idle_timeout must be a positive number of seconds, got {v!r}")
-        idle = float(v)
+        # node.number: NaN (which passed `v <= 0`), infinity and overflow fail here, at the line.
+        idle = node.number("runner_idle_timeout", low=0.0, low_open=True, high=MAX_TIMEOUT_S, unit="seconds")
         origins["runner_idle_timeout"] = Origin("written", _where(node, root))
     return runner, idle
 

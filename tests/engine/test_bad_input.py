@@ -129,6 +129,7 @@ BAD: list[tuple[str, str, bytes, int, str]] = [
     ("timeout-overflow-float", "mlci.yaml", b"tiers:\n  data:\n    timeout: 1.0e+400\n", 3, "finite"),
     ("timeout-overflow-int", "mlci.yaml", b"tiers:\n  code:\n    timeout: 0x" + b"f" * 400 + b"\n", 3, "too large"),
     ("timeout-too-long", "mlci.yaml", b"tiers:\n  code:\n    timeout: 99999999999\n", 3, "out of range"),
+    ("idle-timeout-nan", "mlci.yaml", b"runner: warm\nrunner_idle_timeout: .nan\n", 2, "finite"),
     ("int-too-long", "mlci.yaml", b"tiers:\n  code:\n    timeout: " + b"9" * 5000 + b"\n", 3, "too long"),
     ("toml-nan", "pyproject.toml", b"[tool.mlci.tiers.code]\ntimeout = nan\n", 2, "finite"),
     ("toml-inf", "pyproject.toml", b"[tool.mlci.tiers.code]\n\ntimeout = -inf\n", 3, "finite"),
