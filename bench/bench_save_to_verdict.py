@@ -1,15 +1,23 @@
-"""Benchmark: the median time from saving a file to the code tier's verdict, mlci against two watchers.
+"""Benchmark: from saving a file to the verdict, mlci warm and cold against ptw and pytest-watcher, in one run.
 
-    python bench/bench_save_to_verdict.py [--edits 7]
+    python bench/bench_save_to_verdict.py [--edits 7] [--edit tests/unit/test_params.py] [--rerun-timeout 60]
 
-Three copies of `sample_project/` (git-initialised, committed), one per tool, each watched
-by its tool at the same time: `mlci watch --json`, `pytest-watcher` and `pytest-watch`
-(`ptw`), all running `pytest tests/unit` (pytest-watch's copy gets its pytest settings as a
-`pytest.ini`, as it cannot read `pyproject.toml`). The same edit (a new comment line in
-`src/credit/params.py`) is made to one copy at a time, in rounds, so that the load of the
-machine falls on all three alike. The clock stops when the tool says the verdict: mlci's
-`TierFinished` event for the code tier, and pytest's summary line ("== 36 passed in ... ==")
-in the output of the other two.
+One demo sandbox (`mlci demo DIR`: the sample project with its real torch, sklearn, pandas
+and MLflow imports, in git, with DVC data), copied once per tool; each tool watches its copy
+at the same time:
+
+* `mlci watch --json` (warm runner, affected tests first),
+* `mlci watch --json --cold` (a fresh interpreter per run),
+* `ptw` (pytest-watch 4.2), `pytest-watcher`, both running `pytest tests/unit`.
+
+The same edit (a comment line appended to `--edit`, as a person saving a file) is made to one
+copy at a time, in rounds, so that the machine's load falls on all alike. The clock runs from
+the write to the line that says the verdict: for mlci the `AffectedVerdict` event (first
+verdict: the tests the change affects) and the code tier's `TierFinished` (full verdict); for
+the peers pytest's summary line (their first verdict is their full one). A peer that prints
+nothing within `--rerun-timeout` after an edit is reported as "did not rerun" and gets no
+more edits. Printed at the end: medians, the warm server's resident memory (`mlci runner
+--json`) and its warm-up time. Figures only: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -31,25 +39,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-EDITED = Path("src/credit/params.py")
 SUMMARY = re.compile(r"^=+ .*\b(passed|failed|errors?|no tests ran)\b.* in [\d.]+s.* =+$")
-"""pytest's last line, which the other watchers print when their run is over."""
-TIMEOUT_S = 600.0
+"""pytest's last line, which the peers print when their run is over."""
+START_TIMEOUT_S = 600.0
 
 
-def copy_project(dest: Path) -> Path:
-    shutil.copytree(
-        REPO / "sample_project",
-        dest,
-        ignore=shutil.ignore_patterns(
-            "__pycache__", ".pytest_cache", "mlflow.db", "mlruns", ".mlci", ".dvc", "models", "metrics.json"
-        ),
-    )
-    identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
-    for argv in (["init", "-q", "-b", "main"], [*identity, "add", "-A"], [*identity, "commit", "-q", "-m", "start"]):
-        subprocess.run(["git", *argv], cwd=dest, check=True, capture_output=True)
+def build_sandbox(work: Path) -> Path:
+    target = work / "sandbox"
+    subprocess.run([str(BIN / "mlci"), "demo", str(target)], check=True, stdout=subprocess.DEVNULL)
+    return target
+
+
+def copy_sandbox(template: Path, dest: Path) -> Path:
+    shutil.copytree(template, dest, symlinks=True, ignore=shutil.ignore_patterns(".mlci", ".pytest_cache"))
     return dest
 
 
@@ -68,28 +71,41 @@ def pytest_ini_for_ptw(root: Path) -> None:
     (root / "pytest.ini").write_text("\n".join(lines) + "\n")
 
 
-def mlci_verdict(line: str) -> bool:
+def _event(line: str) -> dict[str, object]:
     try:
         event = json.loads(line)
     except ValueError:
-        return False
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def mlci_first(line: str) -> bool:
+    event = _event(line)
+    return event.get("type") == "AffectedVerdict" or mlci_full(line)
+
+
+def mlci_full(line: str) -> bool:
+    event = _event(line)
     return event.get("type") == "TierFinished" and event.get("tier") == "code" and event.get("verdict") != "cancelled"
 
 
-def mlci_ready(line: str) -> bool:
-    return '"type": "Notice"' in line and "watching" in line
+def summary(line: str) -> bool:
+    return bool(SUMMARY.match(line))
 
 
 @dataclass
 class Tool:
     name: str
     argv: list[str]
-    ready: Callable[[str], bool]
-    """The line after which the tool is watching (and idle)."""
-    verdict: Callable[[str], bool]
+    first: Callable[[str], bool]
+    full: Callable[[str], bool]
     root: Path = Path()
-    times: list[float] = field(default_factory=list)
+    firsts: list[float] = field(default_factory=list)
+    fulls: list[float] = field(default_factory=list)
+    failure: str = ""
+    """Why this tool got no more edits ("did not rerun after edit 2")."""
     lines: queue.Queue[tuple[float, str]] = field(default_factory=queue.Queue)
+    output: list[str] = field(default_factory=list)
     proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
@@ -105,33 +121,50 @@ class Tool:
             start_new_session=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
-        self.wait_for(self.ready)
-        time.sleep(2.0)  # let the first run (pytest-watch starts with one) and its exit settle
+        # Every tool gives a verdict when it starts (mlci: its initial run, warm-up included).
+        if self.wait_for(self.full, START_TIMEOUT_S) is None:
+            self.failure = "no verdict at start"
+        time.sleep(2.0)  # let that run's interpreter exit
         self.drain()
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         for line in self.proc.stdout:
+            self.output.append(line.rstrip("\n"))
             self.lines.put((time.monotonic(), line.rstrip("\n")))
 
     def drain(self) -> None:
         while not self.lines.empty():
             self.lines.get_nowait()
 
-    def wait_for(self, predicate: Callable[[str], bool]) -> float:
-        deadline = time.monotonic() + TIMEOUT_S
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> float | None:
+        deadline = time.monotonic() + timeout
         while True:
-            at, line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                at, line = self.lines.get(timeout=left)
+            except queue.Empty:
+                return None
             if predicate(line):
                 return at
 
-    def edit(self, n: int) -> None:
+    def edit(self, n: int, path: Path, rerun_timeout: float) -> None:
         self.drain()
-        path = self.root / EDITED
-        text = path.read_text(encoding="utf-8")
         started = time.monotonic()
-        path.write_text(text + f"# bench edit {n}\n", encoding="utf-8")
-        self.times.append(self.wait_for(self.verdict) - started)
+        with (self.root / path).open("a", encoding="utf-8") as stream:
+            stream.write(f"# bench edit {n}\n")
+        first = self.wait_for(self.first, rerun_timeout)
+        if first is None:
+            self.failure = f"did not rerun after edit {n + 1} (nothing within {rerun_timeout:g}s)"
+            return
+        full = first if self.first is self.full else self.wait_for(self.full, rerun_timeout)
+        if full is None:
+            self.failure = f"no full verdict after edit {n + 1}"
+            return
+        self.firsts.append(first - started)
+        self.fulls.append(full - started)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -143,50 +176,90 @@ class Tool:
                 self.proc.wait()
 
 
+def warm_server(tool: Tool) -> tuple[str, str]:
+    """The warm server's resident memory and warm-up time, as `mlci runner --json` tells them."""
+    done = subprocess.run(
+        [str(BIN / "mlci"), "runner", "--json", str(tool.root)], capture_output=True, text=True, check=False
+    )
+    try:
+        servers = json.loads(done.stdout)["servers"]
+    except (ValueError, KeyError):
+        return "?", "?"
+    code = [s for s in servers if s["tier"] == "code"]
+    if not code:
+        return "no server", "-"
+    rss = code[0]["rss_bytes"]
+    return (f"{rss / 2**20:.0f} MiB" if rss else "?"), f"{code[0]['warmup_s']:.2f} s"
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}" if values else "-"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=7, help="edits per tool (default 7)")
+    parser.add_argument("--edit", default="tests/unit/test_params.py", help="the file each edit appends a comment to")
+    parser.add_argument("--rerun-timeout", type=float, default=60.0, help="seconds to wait for a tool's verdict")
+    parser.add_argument("--keep", action="store_true", help="keep the sandbox copies")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mlci-bench-"))
+    mlci = str(BIN / "mlci")
     tools = [
-        Tool("mlci watch", [str(BIN / "mlci"), "watch", "--json", "."], mlci_ready, mlci_verdict),
+        Tool("mlci warm", [mlci, "watch", "--json", "."], mlci_first, mlci_full),
+        Tool("mlci cold", [mlci, "watch", "--json", "--cold", "."], mlci_first, mlci_full),
+        Tool(
+            "ptw",
+            [str(BIN / "ptw"), "--nobeep", "--runner", str(BIN / "pytest"), "--", "tests/unit"],
+            summary,
+            summary,
+        ),
         # With watchdog >= 5 its default pattern `*.py` matches top-level files only: ask for every .py file.
         Tool(
             "pytest-watcher",
             [str(BIN / "pytest-watcher"), "--now", "--patterns", "**/*.py", ".", "tests/unit"],
-            lambda line: bool(SUMMARY.match(line)),
-            lambda line: bool(SUMMARY.match(line)),
-        ),
-        Tool(
-            "pytest-watch (ptw)",
-            [str(BIN / "ptw"), "--nobeep", "--runner", str(BIN / "pytest"), "--", "tests/unit"],
-            lambda line: bool(SUMMARY.match(line)),
-            lambda line: bool(SUMMARY.match(line)),
+            summary,
+            summary,
         ),
     ]
+    rss, warmup = "?", "?"
     try:
+        print(f"building the demo sandbox in {work}", file=sys.stderr, flush=True)
+        template = build_sandbox(work)
         for i, tool in enumerate(tools):
-            tool.root = copy_project(work / f"project{i}")
-            if tool.name.startswith("pytest-watch "):
+            tool.root = copy_sandbox(template, work / f"copy{i}")
+            if tool.name == "ptw":
                 pytest_ini_for_ptw(tool.root)
             print(f"starting {tool.name} in {tool.root}", file=sys.stderr, flush=True)
             tool.start()
         for n in range(args.edits):
             for tool in tools:
-                tool.edit(n)
-                print(f"edit {n + 1}/{args.edits} {tool.name}: {tool.times[-1]:.2f} s", file=sys.stderr, flush=True)
+                if tool.failure:
+                    continue
+                tool.edit(n, Path(args.edit), args.rerun_timeout)
+                said = tool.failure or f"first {tool.firsts[-1]:.2f} s, full {tool.fulls[-1]:.2f} s"
+                print(f"edit {n + 1}/{args.edits} {tool.name}: {said}", file=sys.stderr, flush=True)
                 time.sleep(1.0)
+        rss, warmup = warm_server(tools[0])
     finally:
         for tool in tools:
             tool.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"save -> code-tier verdict on sample_project (tests/unit), {args.edits} edits each, median of each tool")
-    print(f"{'tool':<20} {'median s':>9} {'min s':>7} {'max s':>7}")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"save -> verdict on a demo sandbox ({args.edit}: a comment appended), {args.edits} edits each, medians")
+    print(f"{'tool':<16} {'first verdict s':>16} {'full verdict s':>15} {'edits':>6}  note")
     for tool in tools:
-        print(f"{tool.name:<20} {statistics.median(tool.times):>9.2f} {min(tool.times):>7.2f} {max(tool.times):>7.2f}")
-    mine = statistics.median(tools[0].times)
+        note = tool.failure
+        print(f"{tool.name:<16} {_median(tool.firsts):>16} {_median(tool.fulls):>15} {len(tool.fulls):>6}  {note}")
+    print(f"mlci warm server: resident memory {rss}, warm-up {warmup}")
+    warm = tools[0]
     for other in tools[1:]:
-        print(f"mlci / {other.name}: {mine / statistics.median(other.times):.2f}")
+        if warm.fulls and other.fulls:
+            ratio_first = statistics.median(other.fulls) / statistics.median(warm.firsts)
+            ratio_full = statistics.median(other.fulls) / statistics.median(warm.fulls)
+            print(f"{other.name} / mlci warm: {ratio_first:.1f}x (first verdict), {ratio_full:.1f}x (full verdict)")
+        elif other.failure:
+            print(f"{other.name}: {other.failure}")
     return 0
 
 

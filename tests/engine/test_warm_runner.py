@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -82,10 +83,17 @@ def test_warm_and_cold_give_the_same_results_on_the_sample_project(sandbox: Path
     )
     write(sandbox / "tests/data/test_red_data.py", "def test_red_data():\n    assert False\n")
     config = load_config(sandbox)
+
+    def every_test(tier: Tier, *, warm: bool) -> tuple[TierFinished, EventLog]:
+        # Without affected-test data every test counts as affected, so each run runs them all
+        # (with it, a red affected test would end the run before the rest).
+        shutil.rmtree(sandbox / ".mlci" / "affected", ignore_errors=True)
+        return run_tier(config, tier, warm=warm)
+
     for tier in (Tier.CODE, Tier.DATA):
-        cold, cold_log = run_tier(config, tier, warm=False)
-        first, _ = run_tier(config, tier)  # starts the server
-        warm, warm_log = run_tier(config, tier)
+        cold, cold_log = every_test(tier, warm=False)
+        first, _ = every_test(tier, warm=True)  # starts the server
+        warm, warm_log = every_test(tier, warm=True)
         assert not any("cold" in text for text in notices(warm_log))
         assert cold.verdict is warm.verdict is first.verdict is Verdict.FAILED
         assert outcomes(warm_log) == outcomes(cold_log)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mlci.engine.run.process_group import BATCH_S, KILL_GRACE_S, LINE_MAX, TAIL_LINES, Ending, Outcome, kill_group
+from mlci.engine.run.run_token import new_token, with_token
 
 __all__ = [
     "Lease",
@@ -529,7 +530,10 @@ class WarmProcess:
         self.server = server
         self.argv = tuple(argv)
         self._cwd = cwd
-        self._env = dict(env)
+        self.token = new_token()
+        """Marks what the run starts, in or out of its group (see `run_token`): a test's `setsid` daemon dies too.
+        (The forked child itself shows the server's environment in /proc; its group is killed.)"""
+        self._env = with_token(env, self.token)
         self._on_lines = on_lines
         self._lock = threading.Lock()
         self._buffer: list[str] = []
@@ -613,7 +617,7 @@ class WarmProcess:
             self._flush()
             if tick is not None:
                 tick()
-        kill_group(self._pid)
+        kill_group(self._pid, token=self.token)
         if not done:
             done, returncode = self._exit_status(KILL_GRACE_S + 2)
             if not done:
