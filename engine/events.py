@@ -266,6 +266,17 @@ class GateResult:
     """The point estimate passes the threshold but the interval crosses it: a coin-flip, shown as such."""
     interval_note: str = ""
     """How the interval was made ("95% interval, 1000 resamples of 4000 rows") or why there is none."""
+    interval_low: float | None = None
+    """The bootstrap confidence interval of `value`, on the scale of `value` and `threshold`; None when the
+    figure has no rows to resample (read from a metrics file). Regression: the baseline plus the interval of
+    the paired per-row difference (candidate minus baseline on the same rows)."""
+    interval_high: float | None = None
+    confidence: float | None = None
+    """The interval's level (0.95); None without an interval."""
+    borderline: bool = False
+    """The point estimate passes the threshold but the interval crosses it: a coin-flip, shown as such."""
+    interval_note: str = ""
+    """How the interval was made ("95% interval, 1000 resamples of 4000 rows") or why there is none."""
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,11 @@ def _git(event: GitState) -> str:
 
 def _gates(event: GateReport) -> tuple[str, str]:
     failing = [r for r in event.results if not r.passed]
+    borderline = [r for r in event.results if r.borderline and r.passed]
+    if event.passed and borderline:
+        # A coin-flip pass: say which gate, with both numbers (they are in its reason).
+        shown = "; ".join(f"{r.gate}: {r.reason}" for r in borderline)
+        return f"✔ gates passed ({len(event.results)} checks), {len(borderline)} borderline: {shown}", "yellow"
     if event.passed:
         return f"✔ gates passed ({len(event.results)} checks)", "green"
     if not event.results:

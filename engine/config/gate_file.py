@@ -9,6 +9,9 @@ The format is the one the project starts from (see design.md):
     fairness: {max_disparity: 0.05, protected_attributes: [gender, age_group]}
     behavioral: {test_cases: tests/critical_cases.csv, min_pass_rate: 1.0}
 
+`confidence` (e.g. 0.95) on a performance metric or on `regression` makes that gate decide on
+the metric's bootstrap interval instead of its point estimate (see `gates.intervals`).
+
 Two optional keys, for projects whose layout mlci cannot read on its own:
 `fairness.metric` (default accuracy) and a top-level
 `evaluation: {model: models/model, test_data: data/prepared/test.csv, label: default}`.
@@ -50,12 +53,17 @@ class MetricThreshold:
     metric: str
     min: float | None = None
     max: float | None = None
+    confidence: float | None = None
+    """Set: the gate passes only when the metric's whole bootstrap interval at this level meets the bound."""
 
 
 @dataclass(frozen=True)
 class RegressionGate:
     max_degradation: float
     """How much worse (absolute) than the baseline each performance metric may be."""
+    confidence: float | None = None
+    """Set: the gate passes only when the whole interval of (candidate - baseline), paired on the same rows,
+    at this level lies within `max_degradation`; unset, the point estimate decides."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,10 @@ class GateSpec:
         out: dict[str, Any] = {}
         if self.performance:
             out["performance"] = {
-                t.metric: {k: v for k, v in (("min", t.min), ("max", t.max)) if v is not None} for t in self.performance
+                t.metric: {
+                    k: v for k, v in (("min", t.min), ("max", t.max), ("confidence", t.confidence)) if v is not None
+                }
+                for t in self.performance
             }
         for name in ("regression", "latency", "size", "fairness", "behavioral", "evaluation"):
             gate = getattr(self, name)
@@ -135,8 +146,8 @@ def _number(
 def _performance(node: Node) -> tuple[MetricThreshold, ...]:
     out = []
     for metric, bounds in node.mapping("performance").items():
-        fields = bounds.fields(f"performance.{metric}", {"min", "max"})
-        if not fields:
+        fields = bounds.fields(f"performance.{metric}", {"min", "max", "confidence"})
+        if "min" not in fields and "max" not in fields:
             raise bounds.error(f"performance.{metric} needs a 'min' or a 'max'")
         high = 1.0 if metric in UNIT_INTERVAL_METRICS else None
         low = 0.0 if metric in UNIT_INTERVAL_METRICS else None
@@ -144,8 +155,19 @@ def _performance(node: Node) -> tuple[MetricThreshold, ...]:
         hi = _number(fields["max"], f"performance.{metric}.max", low=low, high=high) if "max" in fields else None
         if lo is not None and hi is not None and lo > hi:
             raise bounds.error(f"performance.{metric}: min {lo:g} is above max {hi:g}")
-        out.append(MetricThreshold(metric, lo, hi))
+        level = None
+        if "confidence" in fields:
+            level = _confidence(fields["confidence"], f"performance.{metric}.confidence")
+        out.append(MetricThreshold(metric, lo, hi, level))
     return tuple(out)
+
+
+def _confidence(node: Node, what: str) -> float:
+    """A confidence level: strictly between 0 and 1 (0.95, not 95)."""
+    level = _number(node, what, low=0.0, high=1.0, low_open=True)
+    if level >= 1.0:
+        raise node.error(f"{what} is out of range: {node.value} (must be below 1, e.g. 0.95)")
+    return level
 
 
 def _string_list(node: Node, what: str) -> tuple[str, ...]:
@@ -198,9 +220,10 @@ def parse_gate_spec(root: Node) -> GateSpec:
     if "performance" in families:
         spec["performance"] = _performance(families["performance"])
     if "regression" in families:
-        f = families["regression"].fields("regression", {"max_degradation"}, {"max_degradation"})
+        f = families["regression"].fields("regression", {"max_degradation", "confidence"}, {"max_degradation"})
         spec["regression"] = RegressionGate(
-            _number(f["max_degradation"], "regression.max_degradation", low=0.0, high=1.0)
+            _number(f["max_degradation"], "regression.max_degradation", low=0.0, high=1.0),
+            _confidence(f["confidence"], "regression.confidence") if "confidence" in f else None,
         )
     if "latency" in families:
         f = families["latency"].fields("latency", {"p50_ms", "p95_ms", "p99_ms"})

@@ -12,6 +12,14 @@ Where the figures come from:
 - latency, fairness, behavioral: the candidate model itself (see `model_eval`);
 - size: the model artifact on disk.
 
+Every figure computed on rows (performance, regression, fairness, behavioral) carries a
+bootstrap interval (see `intervals`); the regression gate resamples candidate and champion
+on the same rows (paired). A figure read from a metrics file has no rows of its own: it
+gets the interval of the test split's rows only when the model scores exactly that figure
+there, and otherwise says it has none. `confidence` in the gate file makes a gate decide on
+its interval; a passing point estimate whose interval crosses the threshold is borderline
+(see `interval_verdict`).
+
 The model and the test split are loaded once, and only when a gate needs them.
 """
 
@@ -30,6 +38,17 @@ from mlci.engine.errors import MlciError
 from mlci.engine.events import GateReport, GateResult, event_to_json
 from mlci.engine.gates.baseline import Baseline, find_baseline
 from mlci.engine.gates.eval_target import EvalTarget, find_eval_target, infer_label
+from mlci.engine.gates.interval_verdict import bracket, judge, with_interval
+from mlci.engine.gates.intervals import (
+    DEFAULT_CONFIDENCE,
+    Bootstrap,
+    Interval,
+    classification_samples,
+    disparity_samples,
+    group_samples,
+    interval_of,
+    mean_samples,
+)
 from mlci.engine.gates.metrics_source import RecordedMetrics, read_dvc_metrics
 from mlci.engine.gates.model_eval import (
     LatencyFigures,
@@ -96,6 +115,22 @@ class GateRun:
 
 def _fmt(value: float) -> str:
     return f"{value:.4f}"
+
+
+def _same_figure(recorded: float, computed: float) -> bool:
+    """`computed` rounds to `recorded` at the precision it was written with (0.9190 is 0.91895 to 0.91905).
+
+    A short figure (0.9) may be exact or rounded hard; past 4 decimals' worth of rounding the
+    rows are not taken to be the figure's rows.
+    """
+    text = repr(recorded)
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 12
+    return abs(recorded - computed) <= min(0.5 * 10.0 ** -min(decimals, 12), 5e-5) + 1e-12
+
+
+def _how(interval: Interval) -> str:
+    """How an interval was made, for `interval_note`: "95% bootstrap interval, 1000 resamples of 4000 rows"."""
+    return f"{interval.confidence:.0%} bootstrap interval, {interval.resamples} resamples of {interval.rows} rows"
 
 
 class _Evaluation:
@@ -200,6 +235,56 @@ class _Evaluation:
         value: tuple[dict[str, float], dict[str, str]] = self._once("computed", make)
         return value
 
+    def bootstrap(self) -> Bootstrap:
+        """The resampling of the test split's rows, drawn once and shared by every gate (what pairs them)."""
+
+        def make() -> Bootstrap:
+            return Bootstrap(len(self.split()))
+
+        value: Bootstrap = self._once("bootstrap", make)
+        return value
+
+    def samples(self) -> dict[str, Any]:
+        """Every metric of the candidate, per resample of the test split."""
+
+        def make() -> dict[str, Any]:
+            y, labels, scores, _why = self.predictions()
+            self.progress(f"resampling {len(y)} rows {self.bootstrap().resamples} times for the intervals")
+            return classification_samples(self.bootstrap().counts, y, labels, scores)
+
+        value: dict[str, Any] = self._once("samples", make)
+        return value
+
+    def interval(self, found: MetricValue, confidence: float) -> tuple[Interval | None, str]:
+        """The interval of the candidate's `found` on the test split, or None and why there is none.
+
+        A figure read from a metrics file borrows the split's interval only when the model
+        scores that same figure there (to the file's precision): then those rows are its rows.
+        """
+        key = canonical(found.name)
+        computed = found.source == f"computed on {self.split_name()}"
+        try:
+            values, _missing = self.computed()
+            samples = self.samples()
+        except _Missing as exc:
+            return None, f"no rows to resample: {found.name} is read from {found.source} ({exc})"
+        if not computed:
+            here = values.get(key)
+            if here is None or not _same_figure(found.value, here):
+                scored = f", and the model scores {_fmt(here)} on {self.split_name()}" if here is not None else ""
+                return (
+                    None,
+                    f"no rows to resample: {found.name} {_fmt(found.value)} is read from {found.source}{scored}",
+                )
+        per_resample = samples.get(key)
+        interval = (
+            interval_of(per_resample, confidence, rows=self.bootstrap().rows) if per_resample is not None else None
+        )
+        if interval is None:
+            return None, f"no interval: {found.name} cannot be resampled on {self.split_name()}"
+        whose = "" if computed else f" (the model scores {found.source}'s figure there)"
+        return interval, f"{_how(interval)} of {self.split_name()}{whose}"
+
     def metric(self, name: str) -> MetricValue:
         """The candidate's `name`, from the metrics files or computed; _Missing says where it looked."""
         found = self.recorded.find(name)
@@ -243,36 +328,112 @@ def _performance_check(ev: _Evaluation, t: MetricThreshold) -> GateResult:
     if math.isnan(found.value):
         return _nan_result("performance", check, threshold, t.metric, found.source)
     v, where = found.value, found.source
+    level = t.confidence or DEFAULT_CONFIDENCE
+    interval, note = ev.interval(found, level)
+    shown = f", {level:.0%} interval {bracket(interval.low, interval.high)}" if interval is not None else ""
     if t.min is not None and v < t.min:
-        return GateResult("performance", check, False, v, t.min, f"{t.metric} {_fmt(v)} < {_fmt(t.min)} ({where})")
+        reason = f"{t.metric} {_fmt(v)} < {_fmt(t.min)}{shown if t.confidence else ''} ({where})"
+        return with_interval(GateResult("performance", check, False, v, t.min, reason), interval, note)
     if t.max is not None and v > t.max:
-        return GateResult("performance", check, False, v, t.max, f"{t.metric} {_fmt(v)} > {_fmt(t.max)} ({where})")
-    return GateResult(
-        "performance", check, True, v, threshold, f"{t.metric} {_fmt(v)} {' and '.join(parts)} ({found.source})"
+        reason = f"{t.metric} {_fmt(v)} > {_fmt(t.max)}{shown if t.confidence else ''} ({where})"
+        return with_interval(GateResult("performance", check, False, v, t.max, reason), interval, note)
+    crossed = None
+    if interval is not None and t.min is not None and interval.low < t.min:
+        crossed = t.min
+    elif interval is not None and t.max is not None and interval.high > t.max:
+        crossed = t.max
+    verdict = judge(
+        point_ok=True, crosses=crossed is not None, has_interval=interval is not None, confidence=t.confidence
     )
+    met = " and ".join(parts)
+    if t.confidence is None:
+        reason = f"{t.metric} {_fmt(v)} {met} ({where})"
+        if crossed is not None:
+            reason += f"; borderline: its{shown.removeprefix(',')} crosses {_fmt(crossed)}"
+    elif interval is None:
+        reason = f"{t.metric} {_fmt(v)} {met}, but confidence {level:g} needs an interval and there is none ({note})"
+    elif crossed is not None:
+        reason = f"{t.metric} {_fmt(v)} {met}, but its{shown.removeprefix(',')} crosses {_fmt(crossed)} ({where})"
+    else:
+        reason = f"{t.metric} {_fmt(v)}{shown}: {met} ({where})"
+    result = GateResult("performance", check, verdict.passed, v, crossed if crossed is not None else threshold, reason)
+    return with_interval(result, interval, note, borderline=verdict.borderline)
 
 
-def _champion_metrics(ev: _Evaluation, baseline: Baseline) -> tuple[dict[str, float], dict[str, str]]:
-    """The champion model evaluated on the current test split, for metrics its run did not record."""
+def _champion_predictions(ev: _Evaluation, baseline: Baseline) -> tuple[Any, Any | None, str]:
+    """The champion model's (labels, scores or None, why no scores) on the current test split's rows."""
 
-    def make() -> tuple[dict[str, float], dict[str, str]]:
+    def make() -> tuple[Any, Any | None, str]:
         import tempfile
 
         from mlci.engine.gates.registry import download_version
 
         assert baseline.model is not None
         ev.progress(f"evaluating {baseline.label} on {ev.split_name()}")
-        y, _labels, _scores, _why = ev.predictions()
+        ev.predictions()  # the candidate first: its failure is the one to report
         with tempfile.TemporaryDirectory(prefix="mlci-champion-") as tmp:
             try:
                 champion = load_model(download_version(ev.config, *baseline.model, Path(tmp)))
-                labels, scores, why = champion.labels_and_scores(champion.features(ev.split(), ev.label()))
+                found: tuple[Any, Any | None, str] = champion.labels_and_scores(
+                    champion.features(ev.split(), ev.label())
+                )
             except Exception as exc:
                 raise _Missing(f"the {baseline.label} model could not be evaluated: {exc}") from exc
+        return found
+
+    value: tuple[Any, Any | None, str] = ev._once("champion_predictions", make)
+    return value
+
+
+def _champion_metrics(ev: _Evaluation, baseline: Baseline) -> tuple[dict[str, float], dict[str, str]]:
+    """The champion model evaluated on the current test split, for metrics its run did not record."""
+
+    def make() -> tuple[dict[str, float], dict[str, str]]:
+        y = ev.predictions()[0]
+        labels, scores, why = _champion_predictions(ev, baseline)
         return classification_metrics(y, labels, scores, no_scores_reason=why)
 
     value: tuple[dict[str, float], dict[str, str]] = ev._once("champion", make)
     return value
+
+
+@dataclass(frozen=True)
+class _Paired:
+    """Candidate and baseline measured on the same rows, and the interval of their difference."""
+
+    candidate: MetricValue
+    baseline: MetricValue
+    difference: Interval
+
+
+def _paired(ev: _Evaluation, baseline: Baseline, name: str, confidence: float) -> _Paired | str:
+    """Both models on the test split's rows, resampled together; or why they cannot be (a note)."""
+    if baseline.model is None:
+        return f"no rows to resample: the baseline ({baseline.label}) is recorded figures, not a model"
+    key = canonical(name)
+    try:
+        cand_values, _ = ev.computed()
+        base_values, _ = _champion_metrics(ev, baseline)
+        cand_samples = ev.samples()
+
+        def champion_samples() -> dict[str, Any]:
+            labels, scores, _why = _champion_predictions(ev, baseline)
+            return classification_samples(ev.bootstrap().counts, ev.predictions()[0], labels, scores)
+
+        base_samples: dict[str, Any] = ev._once("champion_samples", champion_samples)
+    except _Missing as exc:
+        return f"no paired interval: {exc}"
+    if key not in cand_values or key not in base_values or key not in cand_samples or key not in base_samples:
+        return f"no paired interval: {name} is not computed for both models on {ev.split_name()}"
+    difference = interval_of(cand_samples[key] - base_samples[key], confidence, rows=ev.bootstrap().rows)
+    if difference is None:
+        return f"no paired interval: {name} cannot be resampled on {ev.split_name()}"
+    split = ev.split_name()
+    return _Paired(
+        MetricValue(name, cand_values[key], f"computed on {split}"),
+        MetricValue(name, base_values[key], f"{baseline.label}, computed on {split}"),
+        difference,
+    )
 
 
 def _baseline_value(ev: _Evaluation, baseline: Baseline, name: str) -> MetricValue:
@@ -298,6 +459,7 @@ def _regression_one(
     allowed: float,
     has_min: bool | None,
     baseline_values: dict[str, MetricValue],
+    confidence: float | None = None,
 ) -> GateResult:
     up = higher_is_better(name, has_min=has_min)
     check = f"{name} {'drop' if up else 'rise'} vs baseline <= {_fmt(allowed)}"
@@ -306,27 +468,68 @@ def _regression_one(
         base = _baseline_value(ev, baseline, name)
     except _Missing as exc:
         return GateResult("regression", check, False, None, None, str(exc))
+    level = confidence or DEFAULT_CONFIDENCE
+    paired = _paired(ev, baseline, name, level)
+    if isinstance(paired, _Paired):
+        # The interval belongs to these figures only if the rows give them (a recorded figure may not).
+        for mine, rows in ((cand, paired.candidate), (base, paired.baseline)):
+            if not _same_figure(mine.value, rows.value):
+                paired = (
+                    f"no paired interval: {name} {_fmt(mine.value)} ({mine.source}) is not what the model "
+                    f"scores on {ev.split_name()} ({_fmt(rows.value)})"
+                )
+                break
     baseline_values[canonical(name)] = base
     if math.isnan(cand.value) or math.isnan(base.value):
         where = cand.source if math.isnan(cand.value) else base.source
         return _nan_result("regression", check, None, name, where)
     worse_by = (base.value - cand.value) if up else (cand.value - base.value)
     floor = base.value - allowed if up else base.value + allowed
-    details = (
+    delta = cand.value - base.value
+    details: tuple[str, ...] = (
         f"candidate: {_fmt(cand.value)} ({cand.source})",
         f"baseline: {_fmt(base.value)} ({base.source})",
         f"{'higher' if up else 'lower'} is better",
     )
+    limit = -allowed if up else allowed
+    if isinstance(paired, _Paired):
+        lo, hi = paired.difference.low, paired.difference.high
+        shown = f"{level:.0%} interval {bracket(lo, hi, signed=True)}"
+        note = f"paired: candidate - baseline on the same {paired.difference.rows} rows, {_how(paired.difference)}"
+        details += (f"{note}: {delta:+.4f}, {shown}",)
+        # A hair of tolerance, as for the point estimate.
+        crosses = (-lo > allowed + 1e-12) if up else (hi > allowed + 1e-12)
+        same_rows = (
+            f"{_fmt(cand.value)} vs {_fmt(base.value)} ({baseline.label}) on the same {paired.difference.rows} rows"
+        )
+    else:
+        note, crosses, shown, same_rows = paired, False, "", ""
+        details += (note,)
     # A hair of tolerance: 0.92 - 0.91 is 0.010000000000000009 in binary floating point.
-    if worse_by > allowed + 1e-12:
+    point_ok = worse_by <= allowed + 1e-12
+    verdict = judge(point_ok=point_ok, crosses=crosses, has_interval=bool(shown), confidence=confidence)
+    if confidence is not None and not shown:
+        reason = f"{name}: confidence {level:g} needs candidate and baseline on the same rows, and {note}"
+    elif confidence is not None:
+        side = "above" if up else "below"
+        how = f"lies {side}" if verdict.passed else f"does not lie {side}"
+        reason = f"{name} {same_rows}: {delta:+.4f}, {shown} {how} {limit:+.4f} ({_fmt(allowed)} allowed)"
+    elif not point_ok:
         reason = (
             f"{name} {_fmt(cand.value)} is {_fmt(worse_by)} worse than {_fmt(base.value)} ({baseline.label}), "
             f"more than the {_fmt(allowed)} allowed"
         )
-        return GateResult("regression", check, False, cand.value, floor, reason, details)
-    delta = cand.value - base.value
-    reason = f"{name} {_fmt(cand.value)} vs {_fmt(base.value)} ({baseline.label}): {delta:+.4f}, within {_fmt(allowed)}"
-    return GateResult("regression", check, True, cand.value, floor, reason, details)
+    else:
+        reason = (
+            f"{name} {_fmt(cand.value)} vs {_fmt(base.value)} ({baseline.label}): {delta:+.4f}, within {_fmt(allowed)}"
+        )
+        if verdict.borderline:
+            reason += f"; borderline: the paired {shown} reaches {'below' if up else 'above'} {limit:+.4f}"
+    result = GateResult("regression", check, verdict.passed, cand.value, floor, reason, details)
+    if not isinstance(paired, _Paired):
+        return with_interval(result, None, note)
+    low, high = base.value + paired.difference.low, base.value + paired.difference.high
+    return with_interval(result, paired.difference, note, low=low, high=high, borderline=verdict.borderline)
 
 
 def _regression(
@@ -343,7 +546,9 @@ def _regression(
         metrics = [(m, None) for m in DEFAULT_REGRESSION_METRICS]
     results = []
     for name, has_min in metrics:
-        result = _regression_one(ev, baseline, name, allowed, has_min, baseline_values)
+        result = _regression_one(
+            ev, baseline, name, allowed, has_min, baseline_values, confidence=spec.regression.confidence
+        )
         known = baseline_values.get(canonical(name))
         results.append(
             replace(result, metric=name, baseline=None if known is None or math.isnan(known.value) else known.value)
@@ -417,7 +622,44 @@ def _fairness_one(ev: _Evaluation, gate: FairnessGate, attribute: str) -> GateRe
         f"{gate.metric} by {attribute} ranges {_fmt(low.value)} ({low.group}) to {_fmt(high.value)} "
         f"({high.group}): disparity {_fmt(disparity)} {'<=' if ok else '>'} {_fmt(gate.max_disparity)}"
     )
-    return GateResult("fairness", check, ok, disparity, gate.max_disparity, reason, details)
+    result = GateResult("fairness", check, ok, disparity, gate.max_disparity, reason, details)
+    return _fairness_interval(ev, gate, attribute, [f.group for f in figures], result)
+
+
+def _fairness_interval(
+    ev: _Evaluation, gate: FairnessGate, attribute: str, groups: list[str], result: GateResult
+) -> GateResult:
+    """`result` with the interval of the disparity (and of each group's metric), the groups resampled together."""
+    y, labels, scores, _why = ev.predictions()
+    boot = ev.bootstrap()
+    per_group = group_samples(boot, ev.split()[attribute].to_numpy(), gate.metric, y, labels, scores)
+    kept = {g: per_group.get(g) for g in groups}
+    # Each group's line gets its own interval at its end.
+    shown_by_group: dict[str, str] = {}
+    for group, samples in kept.items():
+        found = interval_of(samples, DEFAULT_CONFIDENCE, rows=boot.rows) if samples is not None else None
+        if found is not None:
+            shown_by_group[f"{attribute}={group}:"] = (
+                f"{found.confidence:.0%} interval {bracket(found.low, found.high)}"
+            )
+    details = tuple(
+        f"{line}, {shown_by_group[line.split(' ', 1)[0]]}" if line.split(" ", 1)[0] in shown_by_group else line
+        for line in result.details
+    )
+    spread = disparity_samples(kept)
+    interval = interval_of(spread, DEFAULT_CONFIDENCE, rows=boot.rows) if spread is not None else None
+    if interval is None:
+        return with_interval(
+            replace(result, details=details), None, "no interval: a group's metric cannot be resampled"
+        )
+    crosses = interval.high > gate.max_disparity + 1e-12
+    verdict = judge(point_ok=result.passed, crosses=crosses, has_interval=True, confidence=None)
+    reason = result.reason
+    shown = f"{interval.confidence:.0%} interval {bracket(interval.low, interval.high)}"
+    if verdict.borderline:
+        reason += f"; borderline: its {shown} crosses {_fmt(gate.max_disparity)}"
+    note = f"disparity {shown}: {_how(interval)} of {ev.split_name()}, the groups resampled together"
+    return with_interval(replace(result, reason=reason, details=details), interval, note, borderline=verdict.borderline)
 
 
 def _behavioral(ev: _Evaluation, cases_path: str, min_rate: float) -> GateResult:
@@ -448,7 +690,26 @@ def _behavioral(ev: _Evaluation, cases_path: str, min_rate: float) -> GateResult
     )
     if failing:
         reason += f"; failing: rows {', '.join(str(r.row) for r in failing[:10])}{'...' if len(failing) > 10 else ''}"
-    return GateResult("behavioral", check, ok, rate, min_rate, reason, details)
+    return _behavioral_interval(
+        [r.passed for r in results], GateResult("behavioral", check, ok, rate, min_rate, reason, details)
+    )
+
+
+def _behavioral_interval(passed: list[bool], result: GateResult) -> GateResult:
+    """`result` with the interval of its pass rate, the cases resampled (a handful of cases: a wide interval)."""
+    boot = Bootstrap(len(passed))
+    interval = interval_of(mean_samples(boot.counts, passed), DEFAULT_CONFIDENCE, rows=boot.rows)
+    if interval is None:
+        return result
+    assert result.threshold is not None
+    crosses = interval.low < result.threshold - 1e-12
+    verdict = judge(point_ok=result.passed, crosses=crosses, has_interval=True, confidence=None)
+    reason = result.reason
+    if verdict.borderline:
+        shown = f"{interval.confidence:.0%} interval {bracket(interval.low, interval.high)}"
+        reason += f"; borderline: its {shown} crosses {result.threshold:.2f}"
+    note = f"{_how(interval)} (cases)"
+    return with_interval(replace(result, reason=reason), interval, note, borderline=verdict.borderline)
 
 
 def _confusion(ev: _Evaluation) -> Confusion | None:

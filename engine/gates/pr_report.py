@@ -31,6 +31,7 @@ __all__ = [
     "ParamRow",
     "PrReport",
     "build_report",
+    "format_interval",
     "format_number",
     "render_markdown",
     "report_json",
@@ -281,12 +282,35 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def format_interval(low: float | None, high: float | None) -> str:
+    """An interval as the report prints it: "[0.9105, 0.9275]", "—" for none."""
+    if low is None or high is None:
+        return "—"
+    return f"[{format_number(low)}, {format_number(high)}]"
+
+
+def _interval_cell(r: GateResult) -> str:
+    if r.interval_low is None:
+        return "—"
+    cell = format_interval(r.interval_low, r.interval_high)
+    return f"{cell} **borderline**" if r.borderline else cell
+
+
 def _gate_row(r: GateResult) -> str:
-    mark = "✅" if r.passed else "❌"
+    mark = ("✅ ⚠️" if r.borderline else "✅") if r.passed else "❌"
     return (
         f"| {mark} | {r.gate} | {_cell(r.check)} | {format_number(r.value)} | {format_number(r.threshold)} | "
-        f"{_cell(r.reason)} |"
+        f"{_interval_cell(r)} | {_cell(r.reason)} |"
     )
+
+
+def _metric_intervals(gates: GateReport) -> dict[str, tuple[float, float, str]]:
+    """Canonical metric name -> (low, high, note) from the performance gates that carry an interval."""
+    out: dict[str, tuple[float, float, str]] = {}
+    for r in gates.results:
+        if r.gate == "performance" and r.metric and r.interval_low is not None and r.interval_high is not None:
+            out[canonical(r.metric)] = (r.interval_low, r.interval_high, r.interval_note)
+    return out
 
 
 def render_markdown(report: PrReport, output: Path) -> str:
@@ -296,20 +320,25 @@ def render_markdown(report: PrReport, output: Path) -> str:
     verdict = (
         f"✅ all {len(gates.results)} gates pass" if gates.passed else f"❌ {failed} of {len(gates.results)} gates fail"
     )
+    borderline = sum(r.borderline for r in gates.results)
+    coin_flips = f" · ⚠️ **{borderline} borderline**" if borderline else ""
     lines = [
         f"# mlci report: `{report.branch}` @ `{report.commit or 'uncommitted'}`",
         "",
-        f"**{verdict}** · candidate `{gates.model_uri or 'none'}` · baseline: {gates.baseline or 'none'}",
+        f"**{verdict}**{coin_flips} · candidate `{gates.model_uri or 'none'}` · baseline: {gates.baseline or 'none'}",
         "",
         "## Metrics",
         "",
-        "| metric | this branch | baseline | delta | source |",
-        "|---|---:|---:|---:|---|",
+        "| metric | this branch | baseline | delta | source | interval |",
+        "|---|---:|---:|---:|---|---|",
     ]
+    intervals = _metric_intervals(gates)
     for m in report.metrics:
         delta = "—" if m.delta is None else f"{m.delta:+.4f}"
         value, base = format_number(m.value), format_number(m.baseline)
-        lines.append(f"| {m.name} | {value} | {base} | {delta} | {_cell(m.source)} |")
+        low, high, _note = intervals.get(canonical(m.name), (None, None, ""))
+        interval = format_interval(low, high)
+        lines.append(f"| {m.name} | {value} | {base} | {delta} | {_cell(m.source)} | {interval} |")
     against = report.params_against
     lines += ["", f"## Params that differ from `{against}`" if against else "## Params", ""]
     if report.params:
@@ -319,8 +348,23 @@ def render_markdown(report: PrReport, output: Path) -> str:
         ]
     else:
         lines.append(report.params_note or f"No params differ from `{against}`.")
-    lines += ["", "## Gates", "", "| | gate | check | value | threshold | reason |", "|---|---|---|---:|---:|---|"]
-    lines += [_gate_row(r) for r in sorted(gates.results, key=lambda r: r.passed)]
+    lines += [
+        "",
+        "## Gates",
+        "",
+        "| | gate | check | value | threshold | interval | reason |",
+        "|---|---|---|---:|---:|---|---|",
+    ]
+    lines += [_gate_row(r) for r in sorted(gates.results, key=lambda r: (r.passed, not r.borderline))]
+    levels = sorted({r.confidence for r in gates.results if r.confidence is not None})
+    if levels:
+        shown = " or ".join(f"{level:.0%}" for level in levels)
+        lines += [
+            "",
+            f"Intervals: {shown} bootstrap confidence intervals on the test split's rows (regression: the champion's "
+            "value plus the interval of the paired difference on the same rows). ⚠️ borderline: the value passes, "
+            "but its interval crosses the threshold.",
+        ]
     if report.plots:
         lines += ["", "## Plots", ""]
         for title, path in report.plots:

@@ -114,6 +114,19 @@ def evaluate_gates_if_available(
     )
 
 
+def log_gate_figures_to_run(config: Config, report: GateReport, mlflow_run_id: str) -> Notice | None:
+    """The gates' figures and their intervals into the tier's MLflow run, beside the metrics training logged."""
+    if not mlflow_run_id:
+        return None
+    from mlci.engine.gates.mlflow_figures import log_gate_figures
+
+    try:
+        log_gate_figures(config, mlflow_run_id, report)
+    except MlciError as exc:
+        return Notice("warning", str(exc), source="gates")
+    return None
+
+
 def register_candidate(config: Config, report: GateReport, mlflow_run_id: str) -> Notice | None:
     """Register a candidate that passed every gate as `challenger`; the outcome as a notice."""
     from mlci.engine.gates.registry import register_if_passed
@@ -468,6 +481,9 @@ class TierRun:
         if isinstance(report, _Step):
             return _Step(report.verdict, report.reason, step.passed, step.failed)
         self._emit(report)
+        logged = log_gate_figures_to_run(self.config, report, self._mlflow_run_id)
+        if logged is not None:
+            self._emit(logged)
         if report.passed:
             notice = register_candidate(self.config, report, self._mlflow_run_id)
             if notice is not None:

@@ -162,3 +162,94 @@ def test_snapshot_gates_wide(snap_compare) -> None:
 
 def test_snapshot_details_wide(snap_compare) -> None:
     assert snap_compare(GatesHost(REPORT), terminal_size=(160, 40), press=["down", "enter"])
+
+
+NOISY = GateReport(
+    (
+        GateResult(
+            "performance",
+            "accuracy >= 0.9150",
+            True,
+            0.919,
+            0.915,
+            "accuracy 0.9190 >= 0.9150 (metrics.json); borderline: its 95% interval [0.9105, 0.9275] crosses 0.9150",
+            metric="accuracy",
+            interval_low=0.9105,
+            interval_high=0.9275,
+            confidence=0.95,
+            borderline=True,
+            interval_note="95% bootstrap interval, 1000 resamples of 4000 rows of data/prepared/test.csv",
+        ),
+        GateResult(
+            "regression",
+            "accuracy drop vs baseline <= 0.0100",
+            False,
+            0.9005,
+            0.909,
+            "accuracy 0.9005 vs 0.9190 (champion v1 of credit-default) on the same 4000 rows: -0.0185, "
+            "95% interval [-0.0260, -0.0110] does not lie above -0.0100 (0.0100 allowed)",
+            metric="accuracy",
+            baseline=0.919,
+            interval_low=0.893,
+            interval_high=0.908,
+            confidence=0.95,
+            interval_note="paired: candidate - baseline on the same 4000 rows",
+        ),
+        GateResult(
+            "performance",
+            "f1_score >= 0.8400",
+            True,
+            0.8757,
+            0.84,
+            "f1_score 0.8757 >= 0.8400 (metrics.json)",
+            metric="f1_score",
+            interval_note="no rows to resample: f1_score 0.8757 is read from metrics.json",
+        ),
+        GateResult("latency", "p99_ms <= 50 ms", True, 1.43, 50.0, "p99 1.43 ms <= 50 ms"),
+    ),
+    model_uri="models/model",
+    baseline="champion v1 of credit-default",
+    at=0.0,
+)
+"""A report with intervals: a borderline pass, a paired regression failing on its interval, a figure without rows."""
+
+
+async def test_intervals_get_a_column_and_a_borderline_gate_is_marked_and_counted() -> None:
+    app = GatesHost(NOISY)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert table_rows(app) == [
+            ["✗", "regression", "accuracy drop vs baseline <= 0.0100", "0.9005", "0.9090", "[0.8930, 0.9080]"],
+            ["≈", "performance", "accuracy >= 0.9150", "0.9190", "0.9150", "[0.9105, 0.9275] borderline"],
+            ["✓", "performance", "f1_score >= 0.8400", "0.8757", "0.8400", "—"],
+            ["✓", "latency", "p99_ms <= 50 ms", "1.43 ms", "50.00 ms", "—"],
+        ]
+        summary = str(app.query_one("#gates-summary").render())
+        assert summary == "✗ 1 of 4 gates fail  · 1 borderline  · baseline champion v1 of credit-default"
+        await pilot.press("down", "enter")
+        assert isinstance(app.screen, GateDetailsScreen)
+        text = " ".join(str(s.render()) for s in app.screen.query("Static"))
+        assert "value 0.9190    threshold 0.9150    95% interval [0.9105, 0.9275]" in text
+        assert "borderline: the value passes, but its interval crosses the threshold" in text
+        assert "1000 resamples of 4000 rows" in text
+
+
+async def test_a_report_from_before_intervals_keeps_its_five_columns() -> None:
+    app = GatesHost(NOISY)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        app.query_one(GatesPanel).on_engine_event(REPORT)
+        await pilot.pause()
+        assert [len(row) for row in table_rows(app)] == [5] * len(REPORT.results)
+
+
+def test_snapshot_borderline_narrow(snap_compare) -> None:
+    assert snap_compare(GatesHost(NOISY), terminal_size=(80, 24))
+
+
+def test_snapshot_borderline_wide(snap_compare) -> None:
+    assert snap_compare(GatesHost(NOISY), terminal_size=(160, 40))
+
+
+def test_snapshot_borderline_details_wide(snap_compare) -> None:
+    assert snap_compare(GatesHost(NOISY), terminal_size=(160, 40), press=["down", "enter"])

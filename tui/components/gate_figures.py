@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlci.engine.events import GateResult
 
-__all__ = ["format_value"]
+__all__ = ["format_interval", "format_value"]
 
 
 def format_value(result: GateResult, value: float | None) -> str:
@@ -19,3 +19,10 @@ def format_value(result: GateResult, value: float | None) -> str:
     if result.gate == "size":
         return f"{value:.3f} MB"
     return f"{value:.4f}"
+
+
+def format_interval(result: GateResult) -> str:
+    """The gate's confidence interval on the scale of its value ("[0.9105, 0.9275]"); "" when it has none."""
+    if result.interval_low is None or result.interval_high is None:
+        return ""
+    return f"[{format_value(result, result.interval_low)}, {format_value(result, result.interval_high)}]"

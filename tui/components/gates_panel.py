@@ -1,6 +1,10 @@
 """The gates panel: every gate's value, threshold and verdict, failing gates first; details and promotion on keys.
 
-Filled from the engine's `GateReport`. `enter` (or `d`) opens the selected gate's details:
+Filled from the engine's `GateReport`. Gates whose figure has a bootstrap interval show it in an
+interval column; a gate that passes on its value while the interval crosses the threshold is
+borderline: marked `≈` in yellow, with "borderline" beside its interval, and counted in the summary.
+
+`enter` (or `d`) opens the selected gate's details:
 its reason in words and the lines behind it (per-group figures, failing behavioral cases).
 `p` asks to promote the `challenger` model to `champion`, after a confirmation that names
 both versions; the registry calls run in worker threads, never on the UI thread.
@@ -10,8 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from mlci.engine.events import GateReport, GateResult
-from mlci.tui.components.gate_figures import format_value
+from mlci.engine.events import GateReport, GateResult, LastGateReport, PlanMade, Tier
+from mlci.tui.components.ages import judged
+from mlci.tui.components.gate_figures import format_interval, format_value
 from mlci.tui.screens.gate_details_screen import GateDetailsScreen
 from mlci.tui.screens.promote_confirm_screen import PromoteConfirmScreen
 from rich.text import Text
@@ -31,8 +36,19 @@ __all__ = ["GatesPanel", "ordered"]
 
 
 def ordered(report: GateReport) -> list[GateResult]:
-    """Failing gates first, then the rest, each group in the gate file's order."""
-    return sorted(report.results, key=lambda r: r.passed)
+    """Failing gates first, then borderline ones, then the rest, each group in the gate file's order."""
+    return sorted(report.results, key=lambda r: (r.passed, not r.borderline))
+
+
+COLUMNS = ("", "gate", "check", "value", "threshold")
+INTERVAL_COLUMN = "interval"
+"""Shown only when a gate of the report has an interval (reports from before intervals have none)."""
+
+
+def _mark(r: GateResult) -> Text:
+    if not r.passed:
+        return Text("✗", style="bold red")
+    return Text("≈", style="bold yellow") if r.borderline else Text("✓", style="bold green")
 
 
 class GatesPanel(Vertical):
@@ -56,6 +72,9 @@ class GatesPanel(Vertical):
         border: round $primary;
         border-title-color: $text;
         padding: 0 1;
+    }
+    GatesPanel > #gates-judged {
+        height: auto;
     }
     GatesPanel > #gates-summary {
         height: auto;
@@ -89,35 +108,70 @@ class GatesPanel(Vertical):
         self.config = config
         """For promotion: the project's MLflow store and model name; None disables `p`."""
         self.border_title = "Gates"
+        self._judged: tuple[str, bool] = ("", False)
+        """The commit the shown report judged ("" when unknown), and whether the tree moved on since."""
         self._rows: list[GateResult] = []
 
     def compose(self) -> ComposeResult:
         yield Static(Text("no gate report yet: the model tier evaluates the gates", style="dim"), id="gates-summary")
+        yield Static("", id="gates-judged")
         table: DataTable[Text | str] = DataTable(cursor_type="row", zebra_stripes=False, show_cursor=True)
-        table.add_columns("", "gate", "check", "value", "threshold")
+        table.add_columns(*COLUMNS)
         yield table
 
     def on_engine_event(self, event: Event) -> None:
-        """Route an engine event here; only `GateReport` is shown."""
+        """Route an engine event here: gate reports, and the changes that make them stale."""
         if isinstance(event, GateReport):
+            self._judged = ("", False)
             self.report = event
+        elif isinstance(event, LastGateReport):
+            self._judged = (event.git_commit, event.stale)
+            self.report = event.report
+        elif isinstance(event, PlanMade) and Tier.MODEL in event.tiers and self.report is not None:
+            # The tree changed in a way the model depends on: until the model tier evaluates the
+            # gates again, these verdicts are about an older model.
+            self._judged = (self._judged[0], True)
+        else:
+            return
+        self._render_judged()
+
+    @property
+    def stale(self) -> bool:
+        """Whether the report shown judged a model the tree has moved on from."""
+        return self._judged[1]
+
+    def _render_judged(self) -> None:
+        if not self.is_mounted or self.report is None:
+            return
+        commit, stale = self._judged
+        line = Text(f"judged {judged(self.report.at, commit)}", style="dim")
+        if stale:
+            line.append("  · stale: the tree changed since; these gates judged an older model", style="bold yellow")
+        self.query_one("#gates-judged", Static).update(line)
 
     def watch_report(self, report: GateReport | None) -> None:
         if report is None or not self.is_mounted:
             return
         table = self.query_one(DataTable)
-        table.clear()
+        with_intervals = any(r.interval_low is not None for r in report.results)
+        table.clear(columns=True)
+        table.add_columns(*COLUMNS, *((INTERVAL_COLUMN,) if with_intervals else ()))
         self._rows = ordered(report)
         for r in self._rows:
-            mark = Text("✓", style="bold green") if r.passed else Text("✗", style="bold red")
-            style = "" if r.passed else "red"
-            table.add_row(
-                mark,
+            style = "red" if not r.passed else ("yellow" if r.borderline else "")
+            cells: list[Text | str] = [
+                _mark(r),
                 Text(r.gate, style=style),
                 Text(r.check, style=style),
                 Text(format_value(r, r.value), style=style),
                 format_value(r, r.threshold),
-            )
+            ]
+            if with_intervals:
+                interval = Text(format_interval(r) or "—", style="" if r.interval_low is not None else "dim")
+                if r.borderline:
+                    interval.append(" borderline", style="bold yellow")
+                cells.append(interval)
+            table.add_row(*cells)
         failed = sum(not r.passed for r in report.results)
         if report.passed:
             summary = Text(f"✓ all {len(report.results)} gates pass", style="bold green")
@@ -125,6 +179,9 @@ class GatesPanel(Vertical):
             summary = Text("✗ no gate was evaluated", style="bold red")
         else:
             summary = Text(f"✗ {failed} of {len(report.results)} gates fail", style="bold red")
+        borderline = sum(r.borderline for r in report.results)
+        if borderline:
+            summary.append(f"  · {borderline} borderline", style="bold yellow")
         if report.baseline:
             summary.append(f"  · baseline {report.baseline}", style="dim")
         self.query_one("#gates-summary", Static).update(summary)

@@ -1,10 +1,10 @@
-"""The details of one gate: its check, both numbers, the reason, and the lines behind it."""
+"""The details of one gate: its check, both numbers and the interval, the reason, and the lines behind it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from mlci.tui.components.gate_figures import format_value
+from mlci.tui.components.gate_figures import format_interval, format_value
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -56,9 +56,17 @@ class GateDetailsScreen(ModalScreen[None]):
         r = self.result
         verdict = Text("PASS", style="bold green") if r.passed else Text("FAIL", style="bold red")
         head = Text.assemble(verdict, "  ", (r.gate, "bold"), "  ", r.check)
+        if r.borderline:
+            head.append("  borderline", style="bold yellow")
         figures = Text(f"value {format_value(r, r.value)}    threshold {format_value(r, r.threshold)}")
         if r.baseline is not None:
             figures.append(f"    baseline {format_value(r, r.baseline)}")
+        if r.confidence is not None and r.interval_low is not None:
+            figures.append(f"    {r.confidence:.0%} interval {format_interval(r)}")
+        if r.interval_note:
+            figures.append(f"\n{r.interval_note}", style="dim")
+        if r.borderline:
+            figures.append("\nborderline: the value passes, but its interval crosses the threshold", style="yellow")
         with Vertical(id="gate-dialog"):
             yield Static(head, id="gate-head")
             yield Static(figures, id="gate-figures")

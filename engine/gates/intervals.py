@@ -1,0 +1,263 @@
+"""Bootstrap confidence intervals of the metrics the gates compute on rows, vectorised with NumPy.
+
+A gate compares one number with one threshold, but that number was measured on a sample:
+on a 4,000-row test split, an accuracy near 0.92 has a standard error of about 0.004. The
+percentile bootstrap says how far it could move: resample the rows with replacement many
+times, recompute the metric on each resample, and take the middle `confidence` of those
+values.
+
+Resampling is expressed as weights, not copies: resample b is a row of counts (how often
+each row was drawn), so every metric is a weighted sum, one matrix product for all 1,000
+resamples at once. AUC uses one sort of the scores (ties grouped) and a cumulative sum of
+the resampled negatives, not a sort per resample. The draw is seeded, so a rerun gives the
+same interval, and a paired comparison (candidate and baseline on the same rows) uses the
+same draw for both models: two identical models give a difference of exactly [0, 0].
+
+numpy is imported inside the functions: the CLI and the TUI start without it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from mlci.engine.config.metric_names import canonical
+
+__all__ = [
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_RESAMPLES",
+    "DEFAULT_SEED",
+    "MIN_DEFINED_SHARE",
+    "Bootstrap",
+    "Interval",
+    "classification_samples",
+    "disparity_samples",
+    "group_samples",
+    "interval_of",
+    "mean_samples",
+    "resampled_metrics",
+]
+
+DEFAULT_CONFIDENCE = 0.95
+"""The interval's level when the gate file asks for none."""
+DEFAULT_RESAMPLES = 1000
+"""Resamples per interval: the 2.5th percentile then sits between the 25th and 26th smallest of them."""
+DEFAULT_SEED = 13
+"""The bootstrap's seed: fixed, so the same rows and predictions give the same interval on every run."""
+MIN_DEFINED_SHARE = 0.9
+"""Resamples in which the metric must be defined (a group with no positives has no recall) for an interval."""
+
+RESAMPLED_METRICS = frozenset(
+    {"accuracy", "balanced_accuracy", "f1_score", "precision", "recall", "auc_roc", "log_loss"}
+    | {"selection_rate", "false_positive_rate"}
+)
+"""The metrics `resampled_metrics` knows how to recompute per resample."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A percentile bootstrap interval: `low` and `high` at `confidence`, from `resamples` draws of `rows` rows."""
+
+    low: float
+    high: float
+    confidence: float
+    resamples: int
+    rows: int
+
+    def describe(self) -> str:
+        """ "95% interval [0.9105, 0.9275], 1000 resamples of 4000 rows"."""
+        return (
+            f"{self.confidence:.0%} interval [{self.low:.4f}, {self.high:.4f}], "
+            f"{self.resamples} resamples of {self.rows} rows"
+        )
+
+
+class Bootstrap:
+    """One seeded draw of resampling weights over `rows` rows, shared by every metric computed on those rows.
+
+    `counts[b, i]` is how many times row i was drawn in resample b (each row of `counts` sums to
+    `rows`). Keep one Bootstrap per set of rows: metrics that share it are resampled together,
+    which is what makes a paired difference paired.
+    """
+
+    def __init__(self, rows: int, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> None:
+        import numpy as np
+
+        if rows <= 0:
+            raise ValueError("a bootstrap needs at least one row")
+        self.rows = rows
+        self.resamples = resamples
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        drawn = rng.integers(0, rows, size=(resamples, rows))
+        # Count each resample's draws in one bincount: offset resample b's row ids by b * rows.
+        drawn += np.arange(resamples, dtype=drawn.dtype)[:, None] * rows
+        self.counts: Any = np.bincount(drawn.ravel(), minlength=resamples * rows).reshape(resamples, rows)
+        self.counts = self.counts.astype(np.float64)
+
+    def subset(self, mask: Any) -> Any:
+        """The counts of the rows `mask` selects (a group of a protected attribute), resampled as drawn."""
+        return self.counts[:, mask]
+
+
+def interval_of(samples: Any, confidence: float, *, rows: int) -> Interval | None:
+    """The percentile interval of per-resample values; None when the metric is undefined in too many resamples."""
+    import numpy as np
+
+    values = np.asarray(samples, dtype=np.float64)
+    defined = values[np.isfinite(values)]
+    if values.size == 0 or defined.size < MIN_DEFINED_SHARE * values.size:
+        return None
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(defined, [tail, 100.0 - tail])
+    return Interval(float(low), float(high), confidence, int(values.size), rows)
+
+
+def _ratio(numerator: Any, denominator: Any, *, zero: float) -> Any:
+    """numerator / denominator per resample, `zero` where the denominator is 0 (scikit-learn's zero_division)."""
+    import numpy as np
+
+    out = np.full(np.shape(denominator), zero, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def mean_samples(counts: Any, values: Any) -> Any:
+    """The weighted mean of a per-row value (1.0 for a passing case, 0.0 otherwise) in every resample."""
+    import numpy as np
+
+    sums = counts @ np.column_stack([np.asarray(values, dtype=np.float64), np.ones(counts.shape[1])])
+    return _ratio(sums[:, 0], sums[:, 1], zero=math.nan)
+
+
+AUC_CHUNK = 100
+"""Resamples per step of the AUC: a 100 x 4,000 block of weights stays in the CPU's cache (five times faster)."""
+
+
+def _auc_samples(counts: Any, y: Any, scores: Any) -> Any:
+    """ROC AUC per resample: the weighted Mann-Whitney statistic, with one sort of the scores for all resamples.
+
+    Rows are sorted by score once and grouped by equal score; per resample, the weight of
+    positives in a group times the weight of negatives below it (plus half those tied with
+    it) sums to the number of correctly ordered pairs.
+    """
+    import numpy as np
+
+    order = np.argsort(scores, kind="stable")
+    ordered = np.asarray(scores)[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    positive = (np.asarray(y)[order] == 1).astype(np.float64)
+    out = np.empty(counts.shape[0], dtype=np.float64)
+    for first in range(0, counts.shape[0], AUC_CHUNK):
+        weights = counts[first : first + AUC_CHUNK][:, order]
+        pos_weights = weights * positive
+        pos = np.add.reduceat(pos_weights, starts, axis=1)
+        neg = np.add.reduceat(weights - pos_weights, starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg
+        pairs = np.einsum("ij,ij->i", pos, below + 0.5 * neg)
+        out[first : first + AUC_CHUNK] = _ratio(pairs, pos.sum(axis=1) * neg.sum(axis=1), zero=math.nan)
+    return out
+
+
+def _log_loss(y: Any, scores: Any) -> Any:
+    """Per-row log loss, probabilities clipped as scikit-learn clips them."""
+    import numpy as np
+
+    eps = np.finfo(np.float64).eps
+    p = np.clip(np.asarray(scores, dtype=np.float64), eps, 1 - eps)
+    return -np.where(np.asarray(y) == 1, np.log(p), np.log1p(-p))
+
+
+def classification_samples(counts: Any, y: Any, labels: Any, scores: Any | None) -> dict[str, Any]:
+    """Every resampled metric that `y`, `labels` (and `scores`) define, per resample, as model_eval computes them.
+
+    Binary labels (0/1) give the positive class's precision, recall and F1, as scikit-learn's
+    `average="binary"`; other labels their macro average over the classes seen in `y` or
+    `labels`. AUC and log loss need scores and binary labels with both classes present.
+    Every count is one column of a single matrix product with the resampling weights.
+    """
+    import numpy as np
+
+    y = np.asarray(y)
+    labels = np.asarray(labels)
+    classes = np.unique(np.concatenate([y.ravel(), labels.ravel()]))
+    binary = set(classes.tolist()) <= {0, 1}
+    columns: dict[str, Any] = {"rows": np.ones(len(y)), "correct": y == labels}
+    for i, c in enumerate(classes):
+        truth, said = y == c, labels == c
+        columns[f"tp{i}"] = truth & said
+        columns[f"fp{i}"] = ~truth & said
+        columns[f"fn{i}"] = truth & ~said
+    with_scores = binary and scores is not None and bool((y == 1).any()) and bool((y == 0).any())
+    if with_scores:
+        columns["loss"] = _log_loss(y, scores)
+    names = list(columns)
+    sums = counts @ np.column_stack([np.asarray(v, dtype=np.float64) for v in columns.values()])
+    total = {name: sums[:, k] for k, name in enumerate(names)}
+
+    out: dict[str, Any] = {"accuracy": _ratio(total["correct"], total["rows"], zero=math.nan)}
+    per_class: dict[str, list[Any]] = {"precision": [], "recall": [], "f1_score": []}
+    recalls_seen: list[Any] = []
+    for i, c in enumerate(classes):
+        tp, fp, fn = total[f"tp{i}"], total[f"fp{i}"], total[f"fn{i}"]
+        if (y == c).any():
+            recalls_seen.append(_ratio(tp, tp + fn, zero=math.nan))
+        if not binary or c == 1:
+            per_class["precision"].append(_ratio(tp, tp + fp, zero=0.0))
+            per_class["recall"].append(_ratio(tp, tp + fn, zero=0.0))
+            per_class["f1_score"].append(_ratio(2 * tp, 2 * tp + fp + fn, zero=0.0))
+    for name, values in per_class.items():
+        if values:
+            out[name] = np.mean(values, axis=0)
+    if recalls_seen:
+        out["balanced_accuracy"] = np.mean(recalls_seen, axis=0)
+    if binary:
+        one = int(np.flatnonzero(classes == 1)[0]) if (classes == 1).any() else None
+        said_yes = total[f"tp{one}"] + total[f"fp{one}"] if one is not None else np.zeros(counts.shape[0])
+        out["selection_rate"] = _ratio(said_yes, total["rows"], zero=math.nan)
+        if one is not None:
+            negatives = total["rows"] - total[f"tp{one}"] - total[f"fn{one}"]
+            out["false_positive_rate"] = _ratio(total[f"fp{one}"], negatives, zero=math.nan)
+        else:
+            out["false_positive_rate"] = np.zeros(counts.shape[0])
+    if with_scores:
+        out["auc_roc"] = _auc_samples(counts, y, scores)
+        out["log_loss"] = _ratio(total["loss"], total["rows"], zero=math.nan)
+    return out
+
+
+def resampled_metrics(counts: Any, name: str, y: Any, labels: Any, scores: Any | None) -> Any | None:
+    """One metric per resample (`name` in any spelling); None when it is not one mlci resamples or is undefined."""
+    key = canonical(name)
+    if key not in RESAMPLED_METRICS:
+        return None
+    return classification_samples(counts, y, labels, scores).get(key)
+
+
+def group_samples(
+    boot: Bootstrap, groups: Any, metric: str, y: Any, labels: Any, scores: Any | None
+) -> dict[str, Any | None]:
+    """The metric per group of a protected attribute, per resample of the whole split (groups sorted)."""
+    import numpy as np
+
+    keys = np.asarray(groups).astype(str)
+    y, labels = np.asarray(y), np.asarray(labels)
+    out: dict[str, Any | None] = {}
+    for group in sorted(set(keys.tolist())):
+        mask = keys == group
+        out[group] = resampled_metrics(
+            boot.subset(mask), metric, y[mask], labels[mask], None if scores is None else np.asarray(scores)[mask]
+        )
+    return out
+
+
+def disparity_samples(per_group: dict[str, Any | None]) -> Any | None:
+    """max - min of the groups' metric in every resample; None when a group's metric cannot be resampled."""
+    import numpy as np
+
+    if not per_group or any(v is None for v in per_group.values()):
+        return None
+    stacked = np.vstack([v for v in per_group.values() if v is not None])
+    with np.errstate(invalid="ignore"):
+        return stacked.max(axis=0) - stacked.min(axis=0)
