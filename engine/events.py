@@ -29,6 +29,8 @@ __all__ = [
     "GpuDevice",
     "GpuProcess",
     "GpuSample",
+    "LastGateReport",
+    "LastVerdict",
     "MetricPoint",
     "Notice",
     "OutputLines",
@@ -36,6 +38,7 @@ __all__ = [
     "PushCommit",
     "PushPlan",
     "PushProgress",
+    "ReferenceRun",
     "TestOutcome",
     "TestResult",
     "Tier",
@@ -266,17 +269,6 @@ class GateResult:
     """The point estimate passes the threshold but the interval crosses it: a coin-flip, shown as such."""
     interval_note: str = ""
     """How the interval was made ("95% interval, 1000 resamples of 4000 rows") or why there is none."""
-    interval_low: float | None = None
-    """The bootstrap confidence interval of `value`, on the scale of `value` and `threshold`; None when the
-    figure has no rows to resample (read from a metrics file). Regression: the baseline plus the interval of
-    the paired per-row difference (candidate minus baseline on the same rows)."""
-    interval_high: float | None = None
-    confidence: float | None = None
-    """The interval's level (0.95); None without an interval."""
-    borderline: bool = False
-    """The point estimate passes the threshold but the interval crosses it: a coin-flip, shown as such."""
-    interval_note: str = ""
-    """How the interval was made ("95% interval, 1000 resamples of 4000 rows") or why there is none."""
 
 
 @dataclass(frozen=True)
@@ -290,6 +282,47 @@ class GateReport:
     @property
     def passed(self) -> bool:
         return bool(self.results) and all(r.passed for r in self.results)
+
+
+@dataclass(frozen=True)
+class LastVerdict:
+    """A tier's verdict from an earlier session, read from the history when mlci opens.
+
+    Shown until this session's own verdict for the tier; `stale` once the tree has moved on.
+    """
+
+    tier: Tier
+    verdict: Verdict
+    finished_at: float
+    duration_s: float = 0.0
+    passed: int = 0
+    failed: int = 0
+    reason: str = ""
+    git_commit: str = ""
+    """The commit checked out when it ran; "" when unknown."""
+    stale: bool = False
+    """The tree is no longer what it judged: another commit, or files changed after the run."""
+
+
+@dataclass(frozen=True)
+class LastGateReport:
+    """The last gate report of an earlier session, with the commit whose model it judged."""
+
+    report: GateReport
+    git_commit: str = ""
+    stale: bool = False
+    """The tree is no longer what the judged model was trained from."""
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    """An MLflow run whose curves are drawn beside the current run's (the champion's training).
+
+    Its `MetricPoint`s follow this event; they never replace the current run's curves.
+    """
+
+    mlflow_run_id: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -465,6 +498,9 @@ Event = (
     | AffectedVerdict
     | MetricPoint
     | GateReport
+    | LastVerdict
+    | LastGateReport
+    | ReferenceRun
     | GpuSample
     | GitState
     | PushProgress
@@ -486,6 +522,9 @@ _EVENT_TYPES: Mapping[str, type[Any]] = {
         AffectedVerdict,
         MetricPoint,
         GateReport,
+        LastVerdict,
+        LastGateReport,
+        ReferenceRun,
         GpuSample,
         GitState,
         PushProgress,
@@ -501,6 +540,7 @@ _NESTED: Mapping[str, type[Any]] = {
     "processes": GpuProcess,
     "runs": CiRun,
     "jobs": CiJob,
+    "report": GateReport,
 }
 
 
@@ -520,6 +560,8 @@ def _rebuild(cls: type[Any], data: Mapping[str, Any]) -> Any:
         nested = _NESTED.get(f.name)
         if nested is not None and isinstance(value, list):
             value = tuple(_rebuild(nested, item) for item in value)
+        elif nested is not None and isinstance(value, dict):
+            value = _rebuild(nested, value)
         elif isinstance(value, list):
             value = tuple(value)
         elif f.name == "tier" and value is not None:

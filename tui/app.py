@@ -170,6 +170,7 @@ class MlciApp(App[int]):
         self.heavy_at_first_paint = tuple(sorted(m for m in HEAVY_MODULES if m in sys.modules))
         self.refresh_git_state()
         if self.start_engine:
+            self.restore_last_state()
             self.start_session()
 
     # -- engine --------------------------------------------------------------------------------------
@@ -217,6 +218,13 @@ class MlciApp(App[int]):
         self.query_one(MetricsPanel).on_engine_event(event)
         self.query_one(GatesPanel).on_engine_event(event)
         self.query_one(CiPanel).handle(event)
+
+    @work(thread=True, exclusive=True, group="last-state")
+    def restore_last_state(self) -> None:
+        """Open on a live picture: the last verdicts, gate report and curves that earlier sessions left."""
+        from mlci.engine.loop.last_state import last_known_state
+
+        last_known_state(self.config, self.post_engine_event)
 
     @work(thread=True, exclusive=True, group="git")
     def refresh_git_state(self) -> None:

@@ -29,6 +29,7 @@ from mlci.engine.events import (
     TierFinished,
     TierStarted,
     Trigger,
+    event_to_json,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ __all__ = [
 HISTORY_FILE = Path(".mlci") / "history.sqlite"
 """Where the history lives, relative to the project root."""
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS plans (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -158,8 +159,46 @@ def _open(root: Path) -> sqlite3.Connection:
     conn = _connect(path)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(_SCHEMA)  # idempotent: every statement is CREATE ... IF NOT EXISTS
+    _add_missing_columns(conn)
     conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
     return conn
+
+
+_ADDED_COLUMNS = (
+    # Version 2: the commit each run judged, and each gate report whole (its intervals included),
+    # so the dashboard can open on the last known state and say what it judged.
+    ("tier_runs", "git_commit", "TEXT NOT NULL DEFAULT ''"),
+    ("gate_reports", "git_commit", "TEXT NOT NULL DEFAULT ''"),
+    ("gate_reports", "event", "TEXT NOT NULL DEFAULT ''"),
+)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a history written by an older mlci up to this schema (columns only ever get added)."""
+    for table, column, kind in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def head_commit(root: Path) -> str:
+    """The commit checked out in `root` (full SHA), "" when there is none (no git, no commit yet)."""
+    import os
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 def remember_proof(root: Path, key: ContentKey, sha: str) -> None:
@@ -193,6 +232,7 @@ class History:
     """The writer: one connection, shared by the engine's threads under a lock."""
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.path = root / HISTORY_FILE
         self.session = uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
@@ -202,6 +242,7 @@ class History:
         self._results: dict[int, list[TestResult]] = {}
         self._model_row: int | None = None
         """The row of the latest model tier run: its gate report belongs to it."""
+        self._model_commit = ""
 
     def _transaction(self) -> sqlite3.Connection:
         self._conn.execute("BEGIN IMMEDIATE")
@@ -247,9 +288,10 @@ class History:
                 ),
             )
         elif isinstance(event, TierStarted):
+            commit = head_commit(self.root)
             cursor = conn.execute(
-                "INSERT INTO tier_runs (session, run_id, plan_id, tier, command, full, mlflow_run_id, started)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO tier_runs (session, run_id, plan_id, tier, command, full, mlflow_run_id, started,"
+                " git_commit) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     self.session,
                     event.run_id,
@@ -259,12 +301,14 @@ class History:
                     int(event.full),
                     event.mlflow_run_id,
                     event.at,
+                    commit,
                 ),
             )
             assert cursor.lastrowid is not None
             self._rows[event.run_id] = cursor.lastrowid
             if event.tier.value == "model":
                 self._model_row = cursor.lastrowid
+                self._model_commit = commit
         elif isinstance(event, TierFinished):
             self._finish(event)
         else:
@@ -281,8 +325,8 @@ class History:
                 for r in event.results
             ]
             conn.execute(
-                "INSERT INTO gate_reports (session, tier_run, at, passed, model_uri, baseline, results)"
-                " VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO gate_reports (session, tier_run, at, passed, model_uri, baseline, results, git_commit,"
+                " event) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     self.session,
                     self._model_row,
@@ -291,6 +335,8 @@ class History:
                     event.model_uri,
                     event.baseline,
                     json.dumps(results),
+                    self._model_commit or head_commit(self.root),
+                    json.dumps(event_to_json(event)),
                 ),
             )
 

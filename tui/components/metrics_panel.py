@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlci.engine.events import GateReport, MetricPoint, Notice, TierStarted
+from mlci.engine.events import GateReport, MetricPoint, Notice, ReferenceRun, TierStarted
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -112,6 +112,9 @@ class MetricsPanel(Vertical):
         super().__init__(name=name, id=id, classes=classes)
         self.border_title = "Metrics"
         self._series: dict[str, dict[int, float]] = defaultdict(dict)
+        self._references: dict[str, str] = {}
+        """MLflow run id -> label, for runs drawn beside the current one (the champion's training)."""
+        self._reference_series: dict[str, dict[int, float]] = defaultdict(dict)
         self._dirty = False
         self.redraws = 0
         """How many times the plot was rebuilt (for tests of the throttle)."""
@@ -131,7 +134,9 @@ class MetricsPanel(Vertical):
 
     def on_engine_event(self, event: Event) -> None:
         """Route an engine event here; the ones this panel does not show are ignored."""
-        if isinstance(event, MetricPoint):
+        if isinstance(event, ReferenceRun):
+            self._references[event.mlflow_run_id] = event.label
+        elif isinstance(event, MetricPoint):
             self.add_point(event)
         elif isinstance(event, TierStarted) and event.mlflow_run_id:
             self.begin_run(event.mlflow_run_id)
@@ -148,6 +153,11 @@ class MetricsPanel(Vertical):
 
     def add_point(self, point: MetricPoint) -> None:
         """Buffer one point; the next redraw tick draws it. Points of another run start that run's plot."""
+        label = self._references.get(point.mlflow_run_id)
+        if label is not None:
+            self._reference_series[f"{label} {point.key}"][point.step] = point.value
+            self._dirty = True
+            return
         if point.mlflow_run_id != self.run_id:
             self.begin_run(point.mlflow_run_id)
         self._series[point.key][point.step] = point.value
@@ -197,13 +207,16 @@ class MetricsPanel(Vertical):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        for key in sorted(self._series):
-            points = self.series(key)
+        curves = [(key, self._series[key], "braille") for key in sorted(self._series)]
+        # The reference (the champion's training) in dots, under its own label, for comparison.
+        curves += [(key, self._reference_series[key], "dot") for key in sorted(self._reference_series)]
+        for key, series, marker in curves:
+            points = sorted(series.items())
             steps = [s for s, _ in points]
             values = [v for _, v in points]
             # Losses on the left axis, rates on the right: their scales differ.
             side = "left" if "loss" in key.lower() else "right"
-            plt.plot(steps, values, label=key, yside=side, marker="braille")
+            plt.plot(steps, values, label=key, yside=side, marker=marker)
         plt.xlabel("step")
         if not self._series:
             plt.title("waiting for the training run's metrics")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mlci.engine.events import (
     AffectedVerdict,
+    LastVerdict,
     PlanMade,
     Tier,
     TierFinished,
@@ -14,6 +15,7 @@ from mlci.engine.events import (
     TierStarted,
     Verdict,
 )
+from mlci.tui.components.ages import judged
 from rich.text import Text
 from textual import events
 from textual.message import Message
@@ -60,6 +62,11 @@ class TierRow:
     affected: str = ""
     """The first verdict, of the tests the change affects ("5 affected passed in 0.09 s"); "" before it."""
     affected_green: bool = True
+    earlier: str = ""
+    """The verdict an earlier session gave, from the history ("passed 3 h ago on 1a2b3c4d"), until this
+    session's own; "" once there is one."""
+    earlier_stale: bool = False
+    """The tree moved on since the earlier verdict."""
 
 
 def affected_text(event: AffectedVerdict) -> str:
@@ -122,13 +129,41 @@ class TierPanel(Widget):
             # Red affected tests make the tier red at once; its own verdict follows.
             extra = {} if event.is_green else {"status": Verdict.FAILED.value}
             self._update(event.tier, affected=affected_text(event), affected_green=event.is_green, **extra)
+        elif isinstance(event, LastVerdict):
+            self._restore(event)
         elif isinstance(event, TierFinished):
             counts = f"{event.passed} passed, {event.failed} failed" if (event.passed or event.failed) else ""
             self._update(
-                event.tier, status=event.verdict.value, duration_s=event.duration_s, counts=counts, reason=event.reason
+                event.tier,
+                status=event.verdict.value,
+                duration_s=event.duration_s,
+                counts=counts,
+                reason=event.reason,
+                earlier="",
+                earlier_stale=False,
             )
         elif isinstance(event, TierStale):
             self._update(event.tier, stale=event.changes_since_start)
+
+    def _restore(self, event: LastVerdict) -> None:
+        """Show an earlier session's verdict, unless this session already has its own."""
+        row = self.row(event.tier)
+        if row is None or (row.status != "idle" and not row.earlier and row.status != "running"):
+            return
+        earlier = f"{event.verdict.value} {judged(event.finished_at, event.git_commit)}"
+        if row.status == "running":  # the run at start is on its way: keep it, say what came before
+            self._update(event.tier, earlier=earlier, earlier_stale=event.stale)
+            return
+        counts = f"{event.passed} passed, {event.failed} failed" if (event.passed or event.failed) else ""
+        self._update(
+            event.tier,
+            status=event.verdict.value,
+            duration_s=event.duration_s,
+            counts=counts,
+            reason=event.reason,
+            earlier=earlier,
+            earlier_stale=event.stale,
+        )
 
     def on_click(self, event: events.Click) -> None:
         tier = self.tier_at(event.y - self.gutter.top)
@@ -139,7 +174,7 @@ class TierPanel(Widget):
         """The tier whose lines include content line `line` (0 is the first), None past the last."""
         top = 0
         for row in self.rows:
-            height = 1 + bool(row.reason or row.counts) + bool(row.trigger)
+            height = 1 + bool(row.earlier) + bool(row.reason or row.counts) + bool(row.trigger)
             if top <= line < top + height:
                 return row.tier
             top += height
@@ -158,6 +193,11 @@ class TierPanel(Widget):
                 changes = f"{row.stale} change{'s' if row.stale > 1 else ''}"
                 line.append(f"  stale: {changes} since start", style="bold yellow")
             lines.append(line)
+            if row.earlier:
+                earlier = Text(f"      last: {row.earlier}", style="dim")
+                if row.earlier_stale:
+                    earlier.append("  stale: the tree changed since", style="bold yellow")
+                lines.append(earlier)
             detail = row.reason or row.counts
             if detail:
                 lines.append(Text(f"      {detail}", style="dim"))

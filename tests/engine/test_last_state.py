@@ -1,0 +1,147 @@
+"""The last known state: what earlier sessions left in the history, read back as events when mlci opens."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from mlci.engine.config.loader import load_config
+from mlci.engine.events import (
+    Event,
+    GateReport,
+    GateResult,
+    LastGateReport,
+    LastVerdict,
+    Notice,
+    Tier,
+    TierFinished,
+    TierStarted,
+    Verdict,
+)
+from mlci.engine.loop.history import HISTORY_FILE, History
+from mlci.engine.loop.last_state import last_known_state
+
+from tests.loop_projects import git, make_project, write
+
+REPORT = GateReport(
+    (
+        GateResult("performance", "accuracy >= 0.9", True, 0.93, 0.9, "accuracy 0.93 >= 0.9", metric="accuracy"),
+        GateResult(
+            "regression",
+            "accuracy vs champion",
+            False,
+            0.93,
+            0.94,
+            "0.01 below",
+            metric="accuracy",
+            baseline=0.95,
+            interval_low=0.92,
+            interval_high=0.94,
+            confidence=0.95,
+        ),
+    ),
+    model_uri="models/model.pkl",
+    baseline="champion v2",
+)
+
+
+def _project(tmp_path: Path) -> Path:
+    return make_project(
+        tmp_path / "proj",
+        tests={"tests/test_ok.py": "def test_ok():\n    assert True\n"},
+        config="tiers:\n  code:\n    tests: [tests]\n  model:\n    tests: [tests]\n",
+    )
+
+
+def _record_earlier_session(root: Path) -> None:
+    """What a session that ran the code tier green and the model tier to its gates leaves behind."""
+    history = History(root)
+    try:
+        history.record(TierStarted(1, Tier.CODE, plan_id=1))
+        history.record(TierFinished(1, Tier.CODE, Verdict.PASSED, 1.5, passed=3))
+        history.record(TierStarted(2, Tier.MODEL, plan_id=1))
+        history.record(REPORT)
+        history.record(TierFinished(2, Tier.MODEL, Verdict.FAILED, 40.0, reason="1 gate failed"))
+    finally:
+        history.close()
+
+
+def _state(root: Path) -> list[Event]:
+    events: list[Event] = []
+    last_known_state(load_config(root), events.append)
+    return events
+
+
+def test_a_project_without_history_opens_on_nothing(tmp_path: Path) -> None:
+    assert _state(_project(tmp_path)) == []
+
+
+def test_the_last_verdicts_and_gate_report_come_back_with_their_commit(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    _record_earlier_session(root)
+    head = git(root, "rev-parse", "HEAD").strip()
+    events = _state(root)
+    verdicts = {e.tier: e for e in events if isinstance(e, LastVerdict)}
+    assert verdicts[Tier.CODE].verdict is Verdict.PASSED and verdicts[Tier.CODE].passed == 3
+    assert verdicts[Tier.MODEL].verdict is Verdict.FAILED and verdicts[Tier.MODEL].reason == "1 gate failed"
+    assert all(v.git_commit == head and not v.stale for v in verdicts.values())
+    (last_report,) = [e for e in events if isinstance(e, LastGateReport)]
+    # The whole report, intervals included, as the model tier gave it.
+    assert last_report.report == REPORT and last_report.git_commit == head and not last_report.stale
+
+
+def test_an_edit_after_the_run_marks_every_verdict_stale(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    _record_earlier_session(root)
+    later = time.time() + 5
+    write(root / "src" / "features.py", "X = 1\n")
+    os.utime(root / "src" / "features.py", (later, later))
+    events = _state(root)
+    assert [e.stale for e in events if isinstance(e, LastVerdict | LastGateReport)] == [True, True, True]
+
+
+def test_another_commit_marks_every_verdict_stale(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    _record_earlier_session(root)
+    write(root / "README.md", "more\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-q", "-m", "more")
+    events = _state(root)
+    assert all(e.stale for e in events if isinstance(e, LastVerdict | LastGateReport))
+
+
+def test_a_cancelled_run_does_not_hide_the_verdict_before_it(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    _record_earlier_session(root)
+    history = History(root)
+    try:
+        history.record(TierStarted(3, Tier.CODE, plan_id=2))
+        history.record(TierFinished(3, Tier.CODE, Verdict.CANCELLED, 0.2))
+    finally:
+        history.close()
+    verdicts = {e.tier: e for e in _state(root) if isinstance(e, LastVerdict)}
+    assert verdicts[Tier.CODE].verdict is Verdict.PASSED
+
+
+def test_a_history_from_an_older_mlci_still_opens(tmp_path: Path) -> None:
+    """A version-1 history has no commit and no whole report: the verdicts come back, marked stale."""
+    root = _project(tmp_path)
+    path = root / HISTORY_FILE
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE tier_runs (id INTEGER PRIMARY KEY, session TEXT, run_id INTEGER, plan_id INTEGER,"
+            " tier TEXT, command TEXT DEFAULT '[]', full INTEGER DEFAULT 0, mlflow_run_id TEXT DEFAULT '',"
+            " started REAL, finished REAL, verdict TEXT, duration REAL, passed INTEGER DEFAULT 0,"
+            " failed INTEGER DEFAULT 0, reason TEXT DEFAULT '');"
+            "INSERT INTO tier_runs (session, run_id, plan_id, tier, started, finished, verdict, duration, passed)"
+            " VALUES ('old', 1, 1, 'code', 1.0, 2.0, 'passed', 1.0, 4);"
+        )
+    for _ in range(2):  # read as it is, then after this mlci's History added its columns
+        events = _state(root)
+        (verdict,) = [e for e in events if isinstance(e, LastVerdict)]
+        assert verdict.passed == 4 and verdict.stale
+        assert not [e for e in events if isinstance(e, Notice)]
+        History(root).close()
