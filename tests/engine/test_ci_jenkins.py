@@ -17,13 +17,14 @@ import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mlci.engine.ci.follow import follow_after_push, overall_result
+from mlci.engine.ci.jenkins import jenkins_runs
 from mlci.engine.events import CiStatus
 
 from tests.gitrepos import git, isolated_git, make_repo
@@ -324,3 +325,50 @@ def test_the_job_defaults_to_the_remotes_path_and_the_server_is_never_guessed(re
     done = _status(repo, _env(JENKINS_USER=USER, JENKINS_TOKEN=TOKEN), "--provider", "jenkins", "--once")
     assert done.returncode == 2 and "Jenkins is followed at the server mlci.yaml names" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_change_request_merge_build_is_found_by_its_head() -> None:
+    """A PR built as a merge commit records that commit as lastBuiltRevision; the PR's head is `pullHash`."""
+    head, merge = "c" * 40, "d" * 40
+    answers: dict[str, Any] = {
+        f"{JOB}/api/json": {
+            "_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+            "jobs": [
+                {
+                    "name": "PR-7",
+                    "builds": [
+                        {
+                            "number": 2,
+                            "url": "https://jenkins.acme.example/job/ml/job/credit/job/PR-7/2/",
+                            "building": False,
+                            "result": "SUCCESS",
+                            "actions": [
+                                {
+                                    "_class": "jenkins.scm.api.SCMRevisionAction",
+                                    "revision": {
+                                        "_class": "org.jenkinsci.plugins.github_branch_source.PullRequestSCMRevision",
+                                        "pullHash": head,
+                                        "baseHash": "e" * 40,
+                                    },
+                                },
+                                {"_class": "hudson.plugins.git.util.BuildData", "lastBuiltRevision": {"SHA1": merge}},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        },
+        f"{JOB}/job/PR-7/2/wfapi/describe": {"stages": [{"name": "code tier", "status": "SUCCESS"}]},
+        "/queue/api/json": {"items": []},
+    }
+    asked: list[str] = []
+
+    def get(path: str, query: Mapping[str, str]) -> Any:
+        asked.append(path)
+        return answers[path]
+
+    (run,) = jenkins_runs(get, "ml/credit", head)
+    assert (run.name, run.status, run.conclusion) == ("ml/credit » PR-7 #2", "completed", "success")
+    assert [(j.name, j.conclusion) for j in run.jobs] == [("code tier", "success")]
+    assert asked == [f"{JOB}/api/json", f"{JOB}/job/PR-7/2/wfapi/describe"]
+    assert jenkins_runs(get, "ml/credit", "f" * 40) == ()  # no build of it, none queued
