@@ -111,10 +111,12 @@ class CiTarget:
     """Where a commit's CI runs live."""
 
     provider: str
-    """"github" or "gitlab"."""
+    """"github", "gitlab", "jenkins" or "azure"."""
     api_url: str
+    """The only URL the token is sent to: the API's base, the Jenkins server, the Azure DevOps organization."""
     project: str
-    """owner/repo on GitHub; the full namespace path on GitLab (group/sub/project)."""
+    """owner/repo on GitHub; the namespace path on GitLab (group/sub/project); the job's path on Jenkins
+    (folder/job); the project on Azure DevOps."""
 
 
 _SCP_URL = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")
