@@ -25,7 +25,7 @@ from typing import IO
 from mlci.engine.run.interrupts import shielded
 from mlci.engine.run.run_token import marked_processes, new_token, with_token
 
-__all__ = ["Ending", "GroupProcess", "Outcome", "group_alive", "kill_group"]
+__all__ = ["Ending", "GroupProcess", "Outcome", "group_alive", "kill_group", "kill_marked"]
 
 BATCH_S = 0.075
 """How often buffered output is handed on: consumers see a few batches a second, never one call per line."""
@@ -70,11 +70,12 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def _signal(pgid: int, token: str | None, sig: signal.Signals) -> bool:
+def _signal(pgid: int | None, token: str | None, sig: signal.Signals) -> bool:
     """Send `sig` to the group and to every process marked with `token`; whether any of them exists."""
-    exists = True
+    exists = pgid is not None
     try:
-        os.killpg(pgid, sig)
+        if pgid is not None:
+            os.killpg(pgid, sig)
     except ProcessLookupError:
         exists = False
     except PermissionError:
@@ -86,8 +87,17 @@ def _signal(pgid: int, token: str | None, sig: signal.Signals) -> bool:
     return exists
 
 
+def kill_marked(token: str, *, grace_s: float = KILL_GRACE_S) -> None:
+    """SIGTERM every process marked with `token` (see `run_token`), then SIGKILL whatever is left after `grace_s`.
+
+    For commands that are not a `GroupProcess` (a run forked by a warm server): their own kill
+    covers their group, this covers what left it.
+    """
+    kill_group(None, grace_s=grace_s, token=token)
+
+
 def kill_group(
-    pgid: int,
+    pgid: int | None,
     *,
     grace_s: float = KILL_GRACE_S,
     leader: subprocess.Popen[bytes] | None = None,
@@ -104,7 +114,7 @@ def kill_group(
     while time.monotonic() < deadline:
         if leader is not None:
             leader.poll()
-        if not group_alive(pgid) and not (token and marked_processes(token)):
+        if not (pgid is not None and group_alive(pgid)) and not (token and marked_processes(token)):
             return
         time.sleep(SWEEP_S if token else 0.02)
     for _ in range(MAX_SWEEPS):

@@ -37,7 +37,8 @@ from mlci.engine.events import (
 )
 from mlci.engine.run.affected import AffectedTail, affected_args
 from mlci.engine.run.interpreter import Interpreter, mlci_path, project_interpreter
-from mlci.engine.run.process_group import Ending, GroupProcess, Outcome
+from mlci.engine.run.process_group import Ending, GroupProcess, Outcome, kill_marked
+from mlci.engine.run.run_token import new_token, with_token
 from mlci.engine.run.test_report import ReportTail
 from mlci.engine.run.tool_env import tool_env
 
@@ -187,6 +188,8 @@ class TierRun:
         """The model tier's MLflow run, once created (the registered challenger points at it)."""
         self._emit = emit
         self._stop = threading.Event()
+        self._token = new_token()
+        """Marks every process of this run, in or out of its commands' groups (see `run_token`)."""
         self._cancel_reason = "cancelled"
         self._lock = threading.Lock()
         self._current: GroupProcess | WarmProcess | None = None
@@ -294,6 +297,9 @@ class TierRun:
         finally:
             with self._lock:
                 self._current = None
+            # What left the command's group (setsid, a double fork) dies with it: a warm-forked
+            # run's own kill covers only its group.
+            kill_marked(self._token)
 
     def _killed(self, outcome: Outcome, what: str, running: str | None = None) -> _Step | None:
         """The step's verdict when it was killed (cancel or timeout), else None."""
@@ -337,7 +343,9 @@ class TierRun:
                 self._finish(self._pytest_verdict(tail.exitstatus, tail, current.tail if current else ()))
 
         try:
-            env = pytest_environment(self.interpreter, {**extra_env, "MLCI_REPORT_FILE": str(report)})
+            env = with_token(
+                pytest_environment(self.interpreter, {**extra_env, "MLCI_REPORT_FILE": str(report)}), self._token
+            )
             outcome, process = self._spawn_pytest(tests, pytest_args, env, deadline, tick)
         finally:
             report.unlink(missing_ok=True)
