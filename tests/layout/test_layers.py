@@ -26,7 +26,7 @@ def _copy_sources(tmp_path: Path) -> Path:
 
 def _lint(src: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(LINT_IMPORTS), "str(REPO / "pyproject.toml"), "--no-cache"],
+        [str(LINT_IMPORTS), str(REPO / "pyproject.toml"), "--no-cache"],
         cwd=REPO,
         env={"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(src)},
         capture_output=True,
