@@ -19,20 +19,18 @@ MASK = "***"
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s'\"]+)@")
 """`scheme://userinfo@`: up to the last `@` before the first `/`, `?`, `#`, quote or space (a raw `@` in a password)."""
 
-_NAME_ONLY_SCHEMES = frozenset({"ssh://", "git+ssh://", "ssh+git://", "sftp://"})
-"""Schemes whose user name is an account name (`ssh://git@host`), not a secret, unless a password follows."""
-
 
 def _mask(match: re.Match[str]) -> str:
-    scheme, userinfo = match["scheme"], match["userinfo"]
-    if scheme.lower() in _NAME_ONLY_SCHEMES and ":" not in userinfo:
-        return match.group(0)
-    # Over http(s) a lone user name is often the token itself (`https://<token>@github.com`).
-    return f"{scheme}{MASK}@"
+    # The whole user-info goes, user name included: over http(s) a lone user name is often the
+    # token itself (`https://<token>@github.com`), and one rule is easier to trust than two.
+    return f"{match['scheme']}{MASK}@"
 
 
 def mask_credentials(text: str) -> str:
-    """`text` with the user-info of every URL in it replaced by `***` (ssh account names kept)."""
+    """`text` with the user-info of every `scheme://user:secret@host` URL in it replaced by `***`.
+
+    scp-like remotes (`git@github.com:o/r.git`) carry no secret and are left as they are.
+    """
     if "@" not in text:
         return text
     return _URL_USERINFO.sub(_mask, text)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mlci.engine.config.redact import mask_credentials
 from mlci.engine.errors import MlciError
 from mlci.engine.events import PushCommit, PushPlan, PushProgress
 from mlci.engine.git.state import open_repo, operation_in_progress, outgoing_commits
@@ -81,7 +82,7 @@ class PushOutcome:
 
 def scrub_url(text: str) -> str:
     """Replace the credentials of any URL in `text` (`https://user:token@host`) with `***`."""
-    return re.sub(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@", r"\g<scheme>***@", text)
+    return mask_credentials(text)  # the one masking rule of every output (config/redact.py)
 
 
 def _open_repo(root: Path) -> git.Repo:

@@ -27,7 +27,7 @@ TOKEN = "ghp_NeverPrintThisToken0123456789"
         (f"https://{TOKEN}@github.com/a/b.git", "https://***@github.com/a/b.git"),
         (f"https://ada:p@{SECRET}@host/x", "https://***@host/x"),
         (f"To https://ada:{SECRET}@host/a.git\n   1234..5678  main -> main", "To https://***@host/a.git\n"),
-        ("ssh://git@github.com/a/b.git", "ssh://git@github.com/a/b.git"),
+        ("ssh://git@github.com/a/b.git", "ssh://***@github.com/a/b.git"),
         (f"ssh://git:{SECRET}@host/a.git", "ssh://***@host/a.git"),
         ("git@github.com:a/b.git", "git@github.com:a/b.git"),
         ("sqlite:////tmp/a@b/mlflow.db", "sqlite:////tmp/a@b/mlflow.db"),
