@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -256,6 +255,8 @@ SLEEPER = {
         from pathlib import Path
 
         def test_hangs():
+            if not Path("hang").exists():
+                return
             child = subprocess.Popen(["sleep", "600"])
             Path("child.pid").write_text(str(child.pid))
             Path("test.pid").write_text(str(os.getpid()))
@@ -273,10 +274,8 @@ def test_cancel_and_timeout_kill_the_forked_childs_group_and_stopping_leaves_not
     config_text = "tiers:\n  code:\n    tests: [tests/unit]\n    timeout: 20\n"
     root = make_project(tmp_path / "p", tests=SLEEPER, config=config_text)
     config = load_config(root)
-    if how == "timeout":
-        config = dataclasses.replace(
-            config, tiers={Tier.CODE: dataclasses.replace(config.tiers[Tier.CODE], timeout=8.0)}
-        )
+    assert run_tier(config)[0].verdict is Verdict.PASSED  # the server is up: the deadline below is the run's own
+    (root / "hang").touch()
     log = EventLog()
     run = TierRun(config, Tier.CODE, run_id=1, plan_id=1, emit=log, warm=True)
     thread = threading.Thread(target=run.run)
