@@ -135,7 +135,10 @@ def check_site(config: Config, sha: str, *, in_place: bool) -> Iterator[CheckSit
     with temporary_worktree(root, sha) as path:
         if _uses_dvc(path):
             _link_data(root, path)
-        site_config = load_config(path)
+        try:
+            site_config = load_config(path)
+        except MlciError as exc:  # name the file as the project has it, not by the worktree's temporary path
+            raise MlciError(f"{sha[:8]}: {str(exc).replace(f'{path}/', '')}") from None
         # Runs go to the project's store, whatever the commit's config says about a relative path, and
         # the tiers run in the project's interpreter (a `.venv` at the root is not in the worktree).
         from mlci.engine.run.interpreter import project_interpreter

@@ -112,6 +112,8 @@ class _Check:
     """The check's own verdicts: a red tier holds the check's later tiers, not the watcher's."""
     active: _Active | None = None
     cancelled: bool = False
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    """Set by `Session.cancel` from any thread, possibly before the coordinator has this check."""
 
     def emit_to(self, emit: Emit) -> Emit:
         def both(event: Event) -> None:
@@ -206,6 +208,9 @@ class Session:
         self._check: _Check | None = None
         """The pre-push check in progress (one at a time); owned by the coordinator, read under _lock."""
         self._checks_waiting: list[_Check] = []
+        self._check_cancels: set[threading.Event] = set()
+        """One per `check` under way, set by `cancel` and `stop` at once: a check still preparing its
+        worktree (before the coordinator has it) must not start its tiers afterwards."""
         self._push_lock = threading.Lock()
         self._push_thread: threading.Thread | None = None
         self._ci_stop = threading.Event()
@@ -223,6 +228,7 @@ class Session:
     def stop(self) -> None:
         """Cancel every run (a push's check too: nothing is pushed), stop watching; return when no process is left."""
         self._ci_stop.set()
+        self._cancel_checks()
         thread = self._thread
         if thread is not None and thread.is_alive():
             self._put(_Stop())
@@ -245,7 +251,13 @@ class Session:
 
     def cancel(self) -> None:
         """Cancel the running tiers and drop the work waiting to run; a push's check ends and nothing is pushed."""
+        self._cancel_checks()
         self._put(_Cancel())
+
+    def _cancel_checks(self) -> None:
+        with self._lock:
+            for cancelled in self._check_cancels:
+                cancelled.set()
 
     # -- the pre-push check and the push (any thread but the coordinator) ------------------------------
 
@@ -256,11 +268,37 @@ class Session:
         session does not watch (a person editing during the check would mix in), else in a
         temporary worktree. A content already proven green answers from the history at once.
         """
-        from mlci.engine.loop.check import check_commit
+        cancelled = self._cancel_token()
+        try:
+            return self._check_commit(rev, full, cancelled)
+        finally:
+            self._drop_cancel_token(cancelled)
 
-        return check_commit(
-            self.config, rev, emit=self.emit, full=full, run_tiers=self._check_tiers, in_place=not self._watch
+    def _cancel_token(self) -> threading.Event:
+        """A flag that `cancel` and `stop` set: taken before a check or push starts, so no `x` is missed."""
+        cancelled = threading.Event()
+        with self._lock:
+            self._check_cancels.add(cancelled)
+        return cancelled
+
+    def _drop_cancel_token(self, cancelled: threading.Event) -> None:
+        with self._lock:
+            self._check_cancels.discard(cancelled)
+
+    def _check_commit(self, rev: str, full: bool, cancelled: threading.Event) -> CheckResult:
+        from mlci.engine.loop.check import CheckResult, check_commit
+
+        if cancelled.is_set():
+            return CheckResult(False, (CHECK_CANCELLED,))
+        result = check_commit(
+            self.config,
+            rev,
+            emit=self.emit,
+            full=full,
+            run_tiers=lambda config, full, reason: self._check_tiers(config, full, reason, cancelled),
+            in_place=not self._watch,
         )
+        return CheckResult(False, (CHECK_CANCELLED,)) if cancelled.is_set() else result
 
     def plan_push(self, remote: str | None = None) -> PushPlan:
         """What a push of the current branch would send (read-only); MlciError with one line when it cannot."""
@@ -268,7 +306,14 @@ class Session:
 
         return plan_push(self.config.root, remote=remote or self.config.git.remote)
 
-    def run_push(self, plan: PushPlan, *, verify: bool = True, interactive: bool = False) -> PushOutcome:
+    def run_push(
+        self,
+        plan: PushPlan,
+        *,
+        verify: bool = True,
+        interactive: bool = False,
+        cancelled: threading.Event | None = None,
+    ) -> PushOutcome:
         """Check the plan's commit, then push that very commit; blocks. PushProgress events tell the steps.
 
         Raises MlciError with one line when nothing arrived on the remote (a red or cancelled
@@ -276,17 +321,22 @@ class Session:
         """
         from mlci.engine.git.push import push_branch
 
-        def check() -> CheckResult:
-            return self.check(plan.head)
+        token = cancelled if cancelled is not None else self._cancel_token()
 
-        return push_branch(
-            plan.root,
-            remote=plan.remote,
-            check=check if verify else None,
-            progress=self.emit,
-            plan=plan,
-            interactive=interactive,
-        )
+        def check() -> CheckResult:
+            return self._check_commit(plan.head, False, token)
+
+        try:
+            return push_branch(
+                plan.root,
+                remote=plan.remote,
+                check=check if verify else None,
+                progress=self.emit,
+                plan=plan,
+                interactive=interactive,
+            )
+        finally:
+            self._drop_cancel_token(token)
 
     def push(self, plan: PushPlan, *, verify: bool = True, follow_ci: bool = True) -> bool:
         """Check, push and follow the remote CI run, in the background; False when a push is already under way.
@@ -298,14 +348,14 @@ class Session:
             if self._push_thread is not None and self._push_thread.is_alive():
                 return False
             self._push_thread = threading.Thread(
-                target=self._push, args=(plan, verify, follow_ci), name="mlci-push", daemon=True
+                target=self._push, args=(plan, verify, follow_ci, self._cancel_token()), name="mlci-push", daemon=True
             )
             self._push_thread.start()
         return True
 
-    def _push(self, plan: PushPlan, verify: bool, follow_ci: bool) -> None:
+    def _push(self, plan: PushPlan, verify: bool, follow_ci: bool, cancelled: threading.Event) -> None:
         try:
-            outcome = self.run_push(plan, verify=verify)
+            outcome = self.run_push(plan, verify=verify, cancelled=cancelled)
         except MlciError:
             return  # the last PushProgress event carries the message
         except Exception as exc:  # a bug must still end the push visibly
@@ -322,13 +372,13 @@ class Session:
                 self.config.root, outcome.plan.head, emit=self.emit, remote=plan.remote, stop=self._ci_stop
             )
 
-    def _check_tiers(self, config: Config, full: bool, reason: str) -> CheckResult:
+    def _check_tiers(self, config: Config, full: bool, reason: str, cancelled: threading.Event) -> CheckResult:
         """Run the check's tiers on `config`'s root through the coordinator, and wait for their verdicts."""
         from mlci.engine.loop.check import CheckResult, CheckVerdicts
 
         tiers = [t for t in TIER_ORDER if t in config.tiers]
-        check = _Check(config, list(tiers), full, reason, CheckVerdicts())
-        if not self.alive or self._stopping:
+        check = _Check(config, list(tiers), full, reason, CheckVerdicts(), cancel_requested=cancelled)
+        if not self.alive or self._stopping or cancelled.is_set():
             return CheckResult(False, (CHECK_CANCELLED,))
         self._put(_CheckStart(check))
         while not check.done.wait(0.2):
@@ -538,6 +588,10 @@ class Session:
                 self.emit(TierStale(tier, active.run.run_id, active.stale))
 
     def _on_check_start(self, check: _Check) -> None:
+        if check.cancel_requested.is_set():  # `x` came while the check was still being prepared
+            check.cancelled = True
+            check.done.set()
+            return
         if self._check is not None:  # one check at a time: the next starts when this one is done
             self._checks_waiting.append(check)
             return

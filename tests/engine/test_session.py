@@ -319,3 +319,20 @@ def test_stop_during_a_pushs_check_leaves_no_process_and_no_worktree(tmp_path: P
     assert _remote_refs(bare) == ""
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=root, capture_output=True, text=True).stdout
     assert len(worktrees.splitlines()) == 1, worktrees
+
+
+def test_cancel_while_the_check_is_being_prepared_runs_no_tier_and_pushes_nothing(tmp_path: Path) -> None:
+    root, bare = _pushable(tmp_path, {"tests/test_hang.py": HANGS})
+    write(root / "notes.txt", "uncommitted: the check makes a worktree first\n")
+    log = EventLog()
+    session = Session(load_config(root), emit=log, watch=False)
+    session.start()
+    try:
+        assert session.push(session.plan_push(), follow_ci=False)
+        session.cancel()  # at once: the push is still planning or making the check's worktree
+        done = _push_done(log)
+        assert done.message == "pre-push check failed (the check was cancelled): nothing was pushed"
+    finally:
+        session.stop()
+    assert log.started(Tier.CODE) == []
+    assert _remote_refs(bare) == ""

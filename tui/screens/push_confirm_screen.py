@@ -132,8 +132,8 @@ class PushConfirmScreen(ModalScreen["PushDecision | None"]):
                 style="bold red",
             )
         return Text(
-            "Pre-push check: runs first (every tier in order, the quick model tier, the gates); "
-            "a red check pushes nothing  [v] skip it",
+            f"Pre-push check: runs first, on {self.plan.head[:8]} as committed (every tier in order, "
+            "the quick model tier, the gates); a red check pushes nothing  [v] skip it",
             style="green",
         )
 
