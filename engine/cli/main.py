@@ -36,6 +36,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("check", "check_cmd", "the pre-push check: every tier in order, the quick model tier, the gates"),
     Command("why", "why_cmd", "show the last plans and why each tier ran"),
     Command("gates", "gates_cmd", "evaluate model_gates.yaml against the candidate model"),
+    Command("gates init", "gates_init_cmd", "write a first model_gates.yaml from the project's metrics and model"),
     Command("promote", "promote_cmd", "move the champion alias to the challenger model"),
     Command("report", "report_cmd", "write a Markdown (or JSON) report for a pull request"),
     Command("push", "push_cmd", "run the pre-push check, then push the branch (never forced)"),
@@ -45,6 +46,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("config", "config_cmd", "print the effective config, saying what was written and what inferred"),
     Command("runner", "runner_cmd", "say which interpreter runs the tiers, and show the warm servers and their memory"),
     Command("demo", "demo_cmd", "build a sandboxed copy of the sample project (git, DVC, MLflow, remote)"),
+    Command(
+        "init", "init_cmd", "write mlci.yaml with the configuration mlci infers, saying where each value came from"
+    ),
 )
 """Every subcommand, in the order `mlci --help` lists them."""
 
@@ -64,12 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GIT_OPTIONAL_LOCKS", "0")
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser, subparsers = _parser()
-    chosen = next((c for c in COMMANDS if args_list and args_list[0] == c.name), None)
+    # The longest name that the arguments start with: `gates init` is its own command, `gates` another.
+    matches = [c for c in COMMANDS if args_list[: len(c.name.split())] == c.name.split()]
+    chosen = max(matches, key=lambda c: len(c.name.split()), default=None)
     module = None
     if chosen is not None:
         module = importlib.import_module(f"mlci.engine.cli.commands.{chosen.module}")
         module.add_arguments(subparsers[chosen.name])
-    args = parser.parse_args(args_list)
+    words = len(chosen.name.split()) if chosen is not None else 1
+    # A two-word command's own parser reads what follows its words (argparse's would take them as `gates PATH`).
+    args = (
+        subparsers[chosen.name].parse_args(args_list[words:]) if chosen and words > 1 else parser.parse_args(args_list)
+    )
     if module is None:
         parser.print_help()
         return 0 if not args_list else 2

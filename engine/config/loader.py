@@ -91,6 +91,8 @@ class MlflowConfig:
     experiment: str = "mlci"
     model_name: str = "model"
     """The registered model whose `champion` alias is the regression baseline."""
+    used: bool = True
+    """Whether the project uses MLflow (`_uses_mlflow`): when not, mlci creates no MLflow store or run in its tree."""
 
 
 @dataclass(frozen=True)
@@ -265,11 +267,28 @@ def _read_source(root: Path) -> Node | None:
     return None
 
 
-def _default_tracking_uri(root: Path) -> tuple[str, Origin]:
+def _default_tracking_uri(root: Path, *, used: bool) -> tuple[str, Origin]:
     env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env, Origin("inferred", "MLFLOW_TRACKING_URI")
-    return f"sqlite:///{(root / 'mlflow.db').as_posix()}", Origin("default", "embedded sqlite store")
+    uri = f"sqlite:///{(root / 'mlflow.db').as_posix()}"
+    return uri, Origin("default", "embedded sqlite store" if used else f"embedded sqlite store; {NOT_USED}")
+
+
+NOT_USED = "unused: the project does not use MLflow (no mlflow setting, MLFLOW_TRACKING_URI, mlflow.db or mlruns/)"
+"""Why mlci leaves MLflow alone in a project: it creates no store and no run there (`MlflowConfig.used`)."""
+
+
+def _has_local_store(root: Path) -> bool:
+    return (root / "mlflow.db").is_file() or (root / "mlruns").is_dir()
+
+
+def _uses_mlflow(written: dict[str, str], root: Path) -> bool:
+    """A project uses MLflow when mlci's config says anything about it, the environment names a store, or one is there.
+
+    Otherwise mlci must not make it start: an unprepared DVC project keeps a clean `git status`.
+    """
+    return bool(written) or bool(os.environ.get("MLFLOW_TRACKING_URI")) or _has_local_store(root)
 
 
 def _section(
@@ -403,8 +422,9 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
     gates_path = _gates_path(fields, root, origins)
 
     mlflow_values = _section(fields, "mlflow", {"tracking_uri", "experiment", "model_name"}, root, origins)
+    mlflow_used = _uses_mlflow(mlflow_values, root)
     if "tracking_uri" not in mlflow_values:
-        uri, origin = _default_tracking_uri(root)
+        uri, origin = _default_tracking_uri(root, used=mlflow_used)
         mlflow_values["tracking_uri"] = uri
         origins["mlflow.tracking_uri"] = origin
     for key, default in (("experiment", "mlci"), ("model_name", root.name)):
@@ -425,7 +445,7 @@ def load_config(root: Path | str = ".", *, with_gates: bool = True) -> Config:
         tiers=tiers,
         gates_path=gates_path,
         gates=gates,
-        mlflow=MlflowConfig(**mlflow_values),
+        mlflow=MlflowConfig(**mlflow_values, used=mlflow_used),
         git=GitConfig(**git_values),
         ci=ci,
         source=source.path if source is not None else None,

@@ -735,7 +735,10 @@ def run_gates(
     """Evaluate the gates of the config's gate file (only `families`, when given); the report and its figures."""
     spec = config.gates
     if spec is None:
-        raise MlciError(f"no gate file: {config.root} has no model_gates.yaml (and mlci.yaml names none)")
+        raise MlciError(
+            f"no gate file: {config.root} has no model_gates.yaml (and mlci.yaml names none); "
+            "`mlci gates init` writes one from the project's metrics"
+        )
     progress = emit_progress or (lambda _line: None)
     target = find_eval_target(config.root, spec.evaluation, model_path=model_path)
     ev = _Evaluation(config, target, progress)

@@ -130,6 +130,8 @@ def log_gate_figures_to_run(config: Config, report: GateReport, mlflow_run_id: s
 
 def register_candidate(config: Config, report: GateReport, mlflow_run_id: str) -> Notice | None:
     """Register a candidate that passed every gate as `challenger`; the outcome as a notice."""
+    if not config.mlflow.used:
+        return None  # no registry to register in, and none is made: the project does not use MLflow
     from mlci.engine.gates.registry import register_if_passed
 
     try:
@@ -443,7 +445,8 @@ class TierRun:
 
     def _run_model(self, deadline: float) -> _Step:
         mode = "full" if self.full else "quick"
-        mlflow_run_id = self._create_mlflow_run(mode)
+        # A project that does not use MLflow gets no run (and so no store) from mlci: its tree stays as it was.
+        mlflow_run_id = self._create_mlflow_run(mode) if self.config.mlflow.used else ""
         self._mlflow_run_id = mlflow_run_id
         repro = (sys.executable, "-m", "dvc", "repro", *(("--force",) if self.full else ()), *self.stages)
         self._emit(
@@ -451,9 +454,10 @@ class TierRun:
                 self.run_id, self.tier, self.plan_id, command=repro, full=self.full, mlflow_run_id=mlflow_run_id
             )
         )
+        uri = self.config.mlflow.tracking_uri if self.config.mlflow.used else self._private_store()
         stage_env = {
             "MLCI_TRAIN_MODE": mode,
-            "MLFLOW_TRACKING_URI": self.config.mlflow.tracking_uri,
+            "MLFLOW_TRACKING_URI": uri,
             "MLFLOW_EXPERIMENT_NAME": self.config.mlflow.experiment,
         }
         if mlflow_run_id:
@@ -524,6 +528,10 @@ class TierRun:
         if outcome.report is None:
             return _Step(Verdict.ERROR, outcome.error)
         return outcome.report
+
+    def _private_store(self) -> str:
+        """Where a stage that logs to MLflow anyway writes, in a project that does not use it: under `.mlci/`."""
+        return f"sqlite:///{(self.config.root / '.mlci' / 'mlflow.db').as_posix()}"
 
     def _create_mlflow_run(self, mode: str) -> str:
         """A fresh MLflow run for the stages to log into; "" (and a notice) when the store is unusable."""

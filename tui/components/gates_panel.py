@@ -113,11 +113,16 @@ class GatesPanel(Vertical):
         self._rows: list[GateResult] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("no gate report yet: the model tier evaluates the gates", style="dim"), id="gates-summary")
+        yield Static(Text(self._empty_text(), style="dim"), id="gates-summary")
         yield Static("", id="gates-judged")
         table: DataTable[Text | str] = DataTable(cursor_type="row", zebra_stripes=False, show_cursor=True)
         table.add_columns(*COLUMNS)
         yield table
+
+    def _empty_text(self) -> str:
+        if self.config is not None and self.config.gates_path is None:
+            return "no gate file (model_gates.yaml): `mlci gates init` writes one from the project's metrics"
+        return "no gate report yet: the model tier evaluates the gates"
 
     def on_engine_event(self, event: Event) -> None:
         """Route an engine event here: gate reports, and the changes that make them stale."""
