@@ -8,7 +8,14 @@ given) and prints:
   the same without the latency gate (what the 1100 timed calls cost);
 - the latency gate's figures over 5 repeats of `measure_latency` on one loaded model
   (100 warm-up + 1000 timed single-row calls each): p50/p95/p99 per repeat, and the p99's
-  spread (max - min, and relative to its median).
+  spread (max - min, and relative to its median);
+- what the confidence intervals cost inside `evaluate_gates` (issue 13's goal: under 0.5 s
+  extra): the time spent in the bootstrap (drawing the resamples, every metric per resample,
+  the percentiles), and apart from it the champion's evaluation on the test split that the
+  paired regression gate needs (download, load, predict); median of 3 runs;
+- the bootstrap alone on the test split, per step: the draw, all classification metrics of
+  one model over 1000 resamples, and AUC by resampled weights next to AUC by sorting each
+  resample with scikit-learn (the peer it replaces).
 
 Figures only: nothing is asserted. The machine's other load shows in the spread.
 
@@ -25,7 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPEATS = 5
 RUNS = 3
@@ -103,7 +112,78 @@ def run(root: Path) -> None:
         f"p99 spread: {spread:.3f} ms (min {min(p99s):.3f}, median {statistics.median(p99s):.3f}, "
         f"max {max(p99s):.3f}); {spread / statistics.median(p99s):.0%} of the median"
     )
+    interval_cost(config)
+    bootstrap_steps(model, frame, features)
     print(f"machine: {os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def interval_cost(config: object) -> None:
+    """Time the interval code and the champion's evaluation inside real `evaluate_gates` runs."""
+    from mlci.engine.gates import evaluate
+
+    spent: dict[str, float] = {}
+    depth = [0]
+
+    def timed(kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """fn, its time added to `spent[kind]` (a call inside another timed call is not counted twice)."""
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            depth[0] += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    spent[kind] = spent.get(kind, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    from mlci.engine.gates.intervals import Bootstrap
+
+    names = ("Bootstrap", "group_samples", "disparity_samples", "interval_of", "mean_samples")
+    saved = {name: getattr(evaluate, name) for name in (*names, "_champion_predictions")}
+    for name in names:
+        setattr(evaluate, name, timed("intervals", saved[name]))
+    evaluate._champion_predictions = timed("champion", saved["_champion_predictions"])  # type: ignore[attr-defined]
+    classification = Bootstrap.classification
+    Bootstrap.classification = timed("intervals", classification)  # type: ignore[method-assign]
+    rows: list[tuple[float, float, float]] = []
+    try:
+        for _ in range(RUNS):
+            spent.clear()
+            total = _seconds(lambda: evaluate.evaluate_gates(config))  # type: ignore[arg-type]
+            rows.append((total, spent.get("intervals", 0.0), spent.get("champion", 0.0)))
+    finally:
+        for name, fn in saved.items():
+            setattr(evaluate, name, fn)
+        Bootstrap.classification = classification  # type: ignore[method-assign]
+    total, intervals, champion = (statistics.median(r[i] for r in rows) for i in range(3))
+    print(f"\nintervals inside evaluate_gates (all gates, median of {RUNS} runs):")
+    print(f"  bootstrap (draw, metrics per resample, percentiles): {intervals:.3f} s of {total:.2f} s")
+    print(f"  champion evaluated on the test split for pairing:    {champion:.3f} s")
+    print(f"  together:                                           {intervals + champion:.3f} s (goal: under 0.5 s)")
+
+
+def bootstrap_steps(model: Any, frame: Any, features: Any) -> None:
+    """The bootstrap on the sample's test split, step by step, and AUC against sorting every resample."""
+    import numpy as np
+    from mlci.engine.gates.intervals import Bootstrap
+    from sklearn.metrics import roc_auc_score
+
+    y = frame[model.metadata_label].to_numpy()
+    labels, scores, _why = model.labels_and_scores(features)
+    draw = [_seconds(lambda: Bootstrap(len(y))) for _ in range(RUNS)]
+    boot = Bootstrap(len(y))
+    every = [_seconds(lambda: boot.classification(y, labels, scores)) for _ in range(RUNS)]
+    without_auc = [_seconds(lambda: boot.classification(y, labels, scores, with_auc=False)) for _ in range(RUNS)]
+    rows = [np.repeat(np.arange(len(y)), boot.counts[b].astype(int)) for b in range(100)]
+    sorted_auc = _seconds(lambda: [roc_auc_score(y[r], scores[r]) for r in rows]) * boot.resamples / len(rows)
+    print(f"\nbootstrap of {len(y)} rows x {boot.resamples} resamples (median of {RUNS}):")
+    print(f"  draw the resamples:                         {statistics.median(draw):.3f} s")
+    print(f"  all metrics of one model, AUC by weights:   {statistics.median(every):.3f} s")
+    print(f"  the same without AUC:                       {statistics.median(without_auc):.3f} s")
+    print(f"  AUC by sorting each resample (sklearn):     {sorted_auc:.3f} s (100 timed, scaled to {boot.resamples})")
 
 
 if __name__ == "__main__":

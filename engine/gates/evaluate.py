@@ -43,7 +43,6 @@ from mlci.engine.gates.intervals import (
     DEFAULT_CONFIDENCE,
     Bootstrap,
     Interval,
-    classification_samples,
     disparity_samples,
     group_samples,
     interval_of,
@@ -250,7 +249,7 @@ class _Evaluation:
         def make() -> dict[str, Any]:
             y, labels, scores, _why = self.predictions()
             self.progress(f"resampling {len(y)} rows {self.bootstrap().resamples} times for the intervals")
-            return classification_samples(self.bootstrap().counts, y, labels, scores)
+            return self.bootstrap().classification(y, labels, scores)
 
         value: dict[str, Any] = self._once("samples", make)
         return value
@@ -418,7 +417,7 @@ def _paired(ev: _Evaluation, baseline: Baseline, name: str, confidence: float) -
 
         def champion_samples() -> dict[str, Any]:
             labels, scores, _why = _champion_predictions(ev, baseline)
-            return classification_samples(ev.bootstrap().counts, ev.predictions()[0], labels, scores)
+            return ev.bootstrap().classification(ev.predictions()[0], labels, scores)
 
         base_samples: dict[str, Any] = ev._once("champion_samples", champion_samples)
     except _Missing as exc:

@@ -153,6 +153,11 @@ def test_groups_are_resampled_together_and_their_disparity_has_an_interval() -> 
     group_b = per_group["b"]
     assert group_b is not None
     assert group_b[7] == pytest.approx(skm.accuracy_score(y[rows][in_b], labels[rows][in_b]))
+    for metric, sk in (("auc_roc", skm.roc_auc_score), ("recall", skm.recall_score)):
+        by_group = group_samples(boot, groups, metric, y, labels, scores)["b"]
+        assert by_group is not None
+        truth, got = y[rows][in_b], (scores if metric == "auc_roc" else labels)[rows][in_b]
+        assert by_group[7] == pytest.approx(sk(truth, got), abs=1e-12), metric
     spread = disparity_samples(per_group)
     assert spread is not None and np.all(spread >= 0)
     assert interval_of(spread, 0.95, rows=ROWS) is not None
