@@ -294,7 +294,12 @@ def push_branch(
         if not result.ok:
             failed = "; ".join(result.failures) or "the check is red"
             raise fail(f"pre-push check failed ({failed}): nothing was pushed")
-        progress(PushProgress(stage="check", message="pre-push check passed", ok=True))
+        note = getattr(result, "note", "")  # "<sha> checked green at 14:02 on the same content: not checked again"
+        progress(
+            PushProgress(
+                stage="check", message=f"pre-push check passed ({note})" if note else "pre-push check passed", ok=True
+            )
+        )
         tip = _branch_tip(plan.root, plan.branch)
         if tip != plan.head:
             now = f"now at {tip[:8]}" if tip else "deleted"

@@ -170,3 +170,17 @@ def test_a_proven_content_answers_from_history_and_any_data_change_reruns(tmp_pa
     assert third.returncode == 0, third.stdout + third.stderr
     assert "checked green at" not in third.stdout
     assert "▶ data" in third.stdout
+
+
+def test_a_push_of_a_commit_already_checked_green_answers_at_once(tmp_path: Path) -> None:
+    work, bare = make_repo(tmp_path)
+    tiny_project(work, failing=False)
+    assert _mlci(work, "check").returncode == 0
+
+    done = _mlci(work, "push")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    remembered = r"check: pre-push check passed \(\w{8} checked green at \d\d:\d\d on the same content"
+    assert re.search(remembered, done.stdout), done.stdout
+    assert "▶ code" not in done.stdout
+    assert git(bare, "rev-parse", "main") == git(work, "rev-parse", "HEAD")
