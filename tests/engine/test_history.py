@@ -126,3 +126,37 @@ def test_mlci_why_shows_the_last_plans_and_their_reasons(tmp_path: Path) -> None
     data = json.loads(mlci("why", "--json", cwd=root).stdout)
     assert [p["plan_id"] for p in data] == [2, 1]
     assert data[1]["runs"][0]["failed_tests"] == ["tests/test_x.py::test_x"]
+
+
+def test_a_proof_is_recalled_by_its_content_key_and_survives_a_writer(tmp_path: Path) -> None:
+    from mlci.engine.loop.history import recall_proof, remember_proof
+    from mlci.engine.loop.proof import content_key
+
+    root = make_project(tmp_path / "p", tests={"tests/test_a.py": "def test_a():\n    pass\n"})
+    sha = git(root, "rev-parse", "HEAD").strip()
+    config = load_config(root)
+    key = content_key(config, sha, full=False)
+    assert recall_proof(root, key.digest) is None  # no history yet: nothing proven, nothing created
+    assert not (root / HISTORY_FILE).exists()
+
+    History(root).close()  # a watch session's history, before any proof
+    remember_proof(root, key, sha)
+    proof = recall_proof(root, key.digest)
+    assert proof is not None and proof.sha == sha
+    assert dict(key.parts)["tree"] == git(root, "rev-parse", "HEAD^{tree}").strip()
+    # Quick and full training are different proofs; so is another commit's tree.
+    assert recall_proof(root, content_key(config, sha, full=True).digest) is None
+    (root / "tests" / "test_a.py").write_text("def test_a():\n    assert True\n")
+    git(root, "commit", "-qam", "another tree")
+    other = content_key(config, git(root, "rev-parse", "HEAD").strip(), full=False)
+    assert other.digest != key.digest and recall_proof(root, other.digest) is None
+    assert not git(root, "status", "--porcelain").strip()  # .mlci/ keeps itself out of git's sight
+
+
+def test_an_older_history_without_proofs_proves_nothing(tmp_path: Path) -> None:
+    from mlci.engine.loop.history import recall_proof
+
+    (tmp_path / ".mlci").mkdir()
+    with sqlite3.connect(tmp_path / HISTORY_FILE) as conn:
+        conn.execute("CREATE TABLE plans (id INTEGER PRIMARY KEY)")
+    assert recall_proof(tmp_path, "0" * 64) is None
