@@ -39,6 +39,7 @@ from typing import Any
 from mlci.engine.ci.azure import azure_location, azure_runs, azure_token_hint, find_azure_token, is_azure_host
 from mlci.engine.ci.basic_auth import basic_auth, secret_forms
 from mlci.engine.ci.jenkins import find_jenkins_credentials, jenkins_runs, jenkins_token_hint
+from mlci.engine.ci.local import local_remote_path, local_runs
 from mlci.engine.config.redact import mask_credentials
 from mlci.engine.errors import MlciError
 from mlci.engine.events import CiJob, CiRun, CiStatus
@@ -166,6 +167,14 @@ def make_target(
     it must be named (`api_url`, from the config, or the environment's override): mlci does
     not guess `https://<host>/api/v3` and send a token there.
     """
+    if provider == "local" or (provider is None and local_remote_path(remote_url) is not None):
+        bare = local_remote_path(remote_url)
+        if bare is None:
+            raise MlciError(
+                f"the local CI provider follows a bare repository on this machine; the remote is "
+                f"{mask_credentials(remote_url)!r}"
+            )
+        return CiTarget(provider="local", api_url=str(bare), project=bare.name)
     if provider in ("jenkins", "azure") or (provider is None and is_azure_host(_host_of(remote_url))):
         return _basic_auth_target(provider or "azure", remote_url, project=project, api_url=api_url)
     host = ""
@@ -424,6 +433,8 @@ def _gitlab_runs(api: _Api, sha: str) -> tuple[CiRun, ...]:
 
 def fetch_status(target: CiTarget, sha: str, token: str) -> CiStatus:
     """One look at the runs of `sha`. Raises CiFollowError (token-free message) when the API cannot answer."""
+    if target.provider == "local":  # the runs' records are files in the bare repository: no API, no token
+        return CiStatus(sha=sha, runs=local_runs(Path(target.api_url), sha))
     api = _Api(target, token)
     try:
         if target.provider == "jenkins":
@@ -479,14 +490,14 @@ def follow(
         emit(CiStatus(sha=sha, runs=(), message=message))
         return CiFollowError(message)
 
-    if not token:
+    if not token and target.provider != "local":
         raise give_up(token_hint(target.provider) + "; not following the remote run")
     started = time.monotonic()
     wait = interval
     last: CiStatus | None = None
     while True:
         try:
-            status = fetch_status(target, sha, token)
+            status = fetch_status(target, sha, token or "")
         except CiFollowError as exc:
             raise give_up(f"{exc}; not following the remote run") from None
         if status != last:

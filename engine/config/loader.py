@@ -303,7 +303,7 @@ def _section(
     return out
 
 
-CI_PROVIDERS = ("github", "gitlab", "jenkins", "azure")
+CI_PROVIDERS = ("github", "gitlab", "jenkins", "azure", "local")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 

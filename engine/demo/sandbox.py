@@ -175,5 +175,10 @@ def build_sandbox(target: Path | str, *, progress: Callable[[str], None] = print
     steps.git("bare remote", "init", "-q", "--bare", "-b", "main", str(remote))
     steps.git("origin", "remote", "add", "origin", str(remote))
     steps.git("push to origin", "push", "-q", "-u", "origin", "main")
+    # From now on, every push to the sandbox's remote is checked there, as a hosted CI would.
+    from mlci.engine.ci.local import install_hook
+
+    progress("local CI on the remote (post-receive hook)")
+    install_hook(remote, settings={"dvc_remote_path": "../dvc-remote", "mlflow_db_path": "../../mlflow.db"})
     progress(f"champion: {model_name} version {version}")
     return root

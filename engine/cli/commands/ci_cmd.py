@@ -26,7 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "init", help="write .github/workflows/mlci.yml, .gitlab-ci.yml, Jenkinsfile or azure-pipelines.yml"
     )
     init.add_argument("path", nargs="?", default=".", help="project root (default: the current directory)")
-    init.add_argument("--provider", choices=("github", "gitlab", "jenkins", "azure"), default="github")
+    init.add_argument("--provider", choices=("github", "gitlab", "jenkins", "azure", "local"), default="github")
+    init.add_argument(
+        "--dvc-remote",
+        metavar="PATH",
+        help="local: the DVC remote the CI clone pulls its data from, when it is not in the committed .dvc/config",
+    )
     init.add_argument("--force", action="store_true", help="overwrite an existing workflow file")
     init.add_argument("--python", default="3.11", help="the Python version the workflow sets up (default 3.11)")
     init.add_argument(
@@ -45,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status.add_argument("--remote", help="the remote whose URL names the CI project (default: origin)")
     status.add_argument(
         "--provider",
-        choices=("github", "gitlab", "jenkins", "azure"),
-        help="default: ci.provider in mlci.yaml, else guessed from the remote's host",
+        choices=("github", "gitlab", "jenkins", "azure", "local"),
+        help="default: ci.provider in mlci.yaml, else guessed from the remote's host (a bare repository "
+        "on this machine: local)",
     )
     status.add_argument(
         "--project",
@@ -73,11 +79,38 @@ def format_status(status: CiStatus) -> list[str]:
     return lines
 
 
+def _init_local(root: Path, args: argparse.Namespace) -> int:
+    """Install the post-receive hook that runs `mlci check` in the remote, a bare repository on this machine."""
+    import git
+    from mlci.engine.ci.local import install_hook, local_remote_path
+    from mlci.engine.config.loader import load_config
+    from mlci.engine.errors import MlciError
+
+    config = load_config(root)
+    with git.Repo(root, search_parent_directories=True) as repo:
+        try:
+            url = str(repo.git.remote("get-url", config.git.remote))
+        except git.GitCommandError:
+            raise MlciError(f"no remote named {config.git.remote!r}") from None
+    bare = local_remote_path(url)
+    if bare is None:
+        raise MlciError(f"--provider local needs a bare repository on this machine as {config.git.remote!r}, not {url}")
+    settings = {"tracking_uri": config.mlflow.tracking_uri}
+    if args.dvc_remote:
+        settings["dvc_remote_path"] = str(Path(args.dvc_remote).resolve())
+    hook = install_hook(bare, settings=settings)
+    print(f"installed {hook}: each pushed branch is checked (mlci check) on a fresh clone")
+    print("follow a pushed commit's run with: mlci ci status (the dashboard follows it after a push)")
+    return 0
+
+
 def _init(args: argparse.Namespace) -> int:
     from mlci.engine.ci.workflow import write_workflow
     from mlci.engine.config.loader import load_config
 
     root = Path(args.path).resolve()
+    if args.provider == "local":
+        return _init_local(root, args)
     main_branch = load_config(root).git.main_branch
     written = write_workflow(
         root,
