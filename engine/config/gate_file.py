@@ -164,7 +164,7 @@ def _performance(node: Node) -> tuple[MetricThreshold, ...]:
 
 def _confidence(node: Node, what: str) -> float:
     """A confidence level: strictly between 0 and 1 (0.95, not 95)."""
-    level = _number(node, what, low=0.0, high=1.0, low_open=True)
+    level = _number(node, what, low=0.0, low_open=True)
     if level >= 1.0:
         raise node.error(f"{what} is out of range: {node.value} (must be below 1, e.g. 0.95)")
     return level

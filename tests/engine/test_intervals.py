@@ -3,10 +3,18 @@ seeded, paired, and honest about what they cannot resample; the verdict policy o
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from mlci.engine.config.loader import load_config
+from mlci.engine.errors import ConfigError
+from mlci.engine.events import GateReport, GateResult
+from mlci.engine.gates.evaluate import evaluate_gates
 from mlci.engine.gates.interval_verdict import judge
 from mlci.engine.gates.intervals import (
     Bootstrap,
@@ -17,6 +25,8 @@ from mlci.engine.gates.intervals import (
     mean_samples,
 )
 from sklearn import metrics as skm
+
+from tests.gate_projects import build_gate_project, copy_project, register_champion, set_metric, write_gates
 
 ROWS = 1500
 
@@ -188,3 +198,109 @@ def test_the_verdict_policy() -> None:
     assert verdict(point_ok=True, crosses=True, has_interval=True, confidence=0.95) == (False, True)
     assert verdict(point_ok=True, crosses=False, has_interval=True, confidence=0.95) == (True, False)
     assert verdict(point_ok=True, crosses=False, has_interval=False, confidence=0.95) == (False, False)
+
+
+# -- the gates on a tiny real project (scikit-learn model, MLflow registry, DVC metrics file) --------------
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_gate_project(tmp_path_factory.mktemp("intervals") / "proj")
+
+
+@pytest.fixture
+def project(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return copy_project(template, tmp_path / "proj")
+
+
+def gate(report: GateReport, family: str, start: str = "") -> GateResult:
+    found = [r for r in report.results if r.gate == family and r.check.startswith(start)]
+    assert len(found) == 1, [r.check for r in report.results]
+    return found[0]
+
+
+def test_a_figure_from_the_metrics_file_borrows_the_splits_interval_only_when_the_model_scores_it(
+    project: Path,
+) -> None:
+    write_gates(project, "performance: {accuracy: {min: 0.5}, f1_score: {min: 0.5, confidence: 0.9}}\n")
+    set_metric(project, "f1_score", 0.7)  # not what the model scores on data/test.csv
+    report = evaluate_gates(load_config(project))
+    accuracy, f1 = gate(report, "performance", "accuracy"), gate(report, "performance", "f1_score")
+    assert accuracy.passed and accuracy.interval_low is not None and accuracy.interval_high is not None
+    assert accuracy.interval_low < accuracy.value < accuracy.interval_high  # type: ignore[operator]
+    assert accuracy.confidence == 0.95 and accuracy.interval_note.startswith("95% bootstrap interval, 1000 resamples")
+    # No rows behind 0.7: no interval, and the confidence the gate asks for fails closed.
+    assert f1.interval_low is None and not f1.passed
+    assert f1.interval_note.startswith("no rows to resample: f1_score 0.7000 is read from metrics.json")
+    assert "but confidence 0.9 needs an interval and there is none" in f1.reason
+
+
+def test_confidence_on_a_performance_gate_decides_on_the_lower_bound(project: Path) -> None:
+    computed = evaluate_gates(load_config(project))
+    accuracy = gate(computed, "performance", "accuracy")
+    assert accuracy.value is not None and accuracy.interval_low is not None
+    edge = round((accuracy.value + accuracy.interval_low) / 2, 4)  # the point passes, the interval does not
+    write_gates(project, f"performance: {{accuracy: {{min: {edge}}}}}\n")
+    borderline = gate(evaluate_gates(load_config(project)), "performance")
+    assert borderline.passed and borderline.borderline
+    assert borderline.reason.endswith(
+        f"borderline: its 95% interval [{borderline.interval_low:.4f}, "
+        f"{borderline.interval_high:.4f}] crosses {edge:.4f}"
+    )
+    write_gates(project, f"performance: {{accuracy: {{min: {edge}, confidence: 0.95}}}}\n")
+    decided = gate(evaluate_gates(load_config(project)), "performance")
+    assert not decided.passed and decided.borderline and decided.threshold == edge
+    assert f"but its 95% interval [{decided.interval_low:.4f}, {decided.interval_high:.4f}] crosses" in decided.reason
+
+
+def test_the_champion_against_itself_is_a_paired_zero_and_a_recorded_baseline_has_no_pairs(project: Path) -> None:
+    write_gates(project, "performance: {accuracy: {min: 0.5}}\nregression: {max_degradation: 0.0, confidence: 0.99}\n")
+    register_champion(project)
+    same = gate(evaluate_gates(load_config(project)), "regression")
+    assert same.passed and same.confidence == 0.99 and same.baseline is not None
+    assert (same.interval_low, same.interval_high) == (same.baseline, same.baseline)
+    assert "+0.0000, 99% interval [+0.0000, +0.0000] lies above -0.0000" in same.reason
+
+
+def test_a_baseline_of_recorded_figures_cannot_be_paired_and_confidence_fails_closed(project: Path) -> None:
+    write_gates(project, "performance: {accuracy: {min: 0.5}}\nregression: {max_degradation: 0.05, confidence: 0.95}\n")
+    result = gate(evaluate_gates(load_config(project)), "regression")  # the baseline: metrics.json on main
+    assert not result.passed and result.interval_low is None
+    assert result.reason == (
+        "accuracy: confidence 0.95 needs candidate and baseline on the same rows, and no rows to resample: "
+        "the baseline (metrics.json on main) is recorded figures, not a model"
+    )
+
+
+def test_a_gate_file_with_a_bad_confidence_is_one_line_exit_2(project: Path) -> None:
+    write_gates(project, "regression:\n  max_degradation: 0.01\n  confidence: 95\n")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlci.engine", "gates", str(project)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().endswith(
+        "model_gates.yaml:3: regression.confidence is out of range: 95 (must be below 1, e.g. 0.95)"
+    )
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    write_gates(project, "performance: {accuracy: {min: 0.5, confidence: 1.0}}\n")
+    with pytest.raises(ConfigError, match=r"model_gates.yaml:1: performance.accuracy.confidence is out of range: 1.0"):
+        load_config(project)
+
+
+def test_the_printer_names_a_borderline_pass_with_both_numbers() -> None:
+    import io
+
+    from mlci.engine.cli.printer import HumanPrinter
+
+    reason = "accuracy 0.9190 >= 0.9150 (metrics.json); borderline: its 95% interval [0.9105, 0.9275] crosses 0.9150"
+    report = GateReport(
+        (
+            GateResult("performance", "accuracy >= 0.9150", True, 0.919, 0.915, reason, borderline=True),
+            GateResult("size", "model size <= 50 MB", True, 0.05, 50.0, "0.05 MB <= 50 MB"),
+        )
+    )
+    stream = io.StringIO()
+    HumanPrinter(stream, clock=lambda: 0.0, colour=False)(report)  # type: ignore[call-arg]
+    assert stream.getvalue().splitlines()[0][9:] == f"✔ gates passed (2 checks), 1 borderline: performance: {reason}"
