@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DVCLIVE_RUN_PREFIX",
     "AffectedVerdict",
     "ChangeDetected",
     "CiJob",
     "CiRun",
     "CiStatus",
+    "DvcMetric",
+    "DvcMetrics",
+    "DvcPlot",
     "Event",
     "GateReport",
     "GateResult",
@@ -231,7 +235,11 @@ class AffectedVerdict:
 
 @dataclass(frozen=True)
 class MetricPoint:
-    """One training metric value, followed live from the MLflow run."""
+    """One training metric value, followed live from the MLflow run (or from DVCLive's files).
+
+    Points from DVCLive carry the model tier's MLflow run id when there is one (the curves are the
+    same run's), else `dvclive:<path>` (DVCLIVE_RUN_PREFIX): the folder they were read from.
+    """
 
     mlflow_run_id: str
     key: str
@@ -326,6 +334,51 @@ class ReferenceRun:
 
 
 @dataclass(frozen=True)
+DVCLIVE_RUN_PREFIX = "dvclive:"
+"""The run id of MetricPoints read from DVCLive's files in a project without an MLflow run."""
+
+
+@dataclass(frozen=True)
+class DvcMetric:
+    """One number of a DVC metrics file, today and on the branch it is compared with."""
+
+    source: str
+    """The metrics file, project-relative."""
+    key: str
+    """Dotted for nested values (`train.loss`)."""
+    value: float | None
+    """In the working tree; None when the metric is gone from it."""
+    old: float | None = None
+    """On `DvcMetrics.diff_against`; None when it was not there."""
+
+
+@dataclass(frozen=True)
+class DvcPlot:
+    """One line of one of DVC's plots (`dvc plots show`): `y` against `x`, as read from its data file."""
+
+    source: str
+    x: str
+    y: str
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DvcMetrics:
+    """What a DVC project already has: its metrics, their change against the main branch, its line plots.
+
+    Shown by the metrics panel and `mlci report` when there is no MLflow run to show.
+    """
+
+    values: tuple[DvcMetric, ...]
+    diff_against: str
+    """The revision the `old` values come from ("main"); "" when there was none to compare with."""
+    plots: tuple[DvcPlot, ...] = ()
+    errors: tuple[str, ...] = ()
+    """What DVC could not read, in words."""
+    at: float = field(default_factory=_now)
+
+
 class GpuProcess:
     pid: int
     used_memory_mib: float | None
@@ -518,6 +571,7 @@ _EVENT_TYPES: Mapping[str, type[Any]] = {
         TierFinished,
         TierStale,
         OutputLines,
+    | DvcMetrics
         TestResult,
         AffectedVerdict,
         MetricPoint,
@@ -543,6 +597,7 @@ _NESTED: Mapping[str, type[Any]] = {
     "report": GateReport,
 }
 
+        DvcMetrics,
 
 def event_to_json(event: Event) -> dict[str, Any]:
     """A JSON-ready dict of an event, tagged with its type name."""
@@ -560,6 +615,8 @@ def _rebuild(cls: type[Any], data: Mapping[str, Any]) -> Any:
         nested = _NESTED.get(f.name)
         if nested is not None and isinstance(value, list):
             value = tuple(_rebuild(nested, item) for item in value)
+    "values": DvcMetric,
+    "plots": DvcPlot,
         elif nested is not None and isinstance(value, dict):
             value = _rebuild(nested, value)
         elif isinstance(value, list):

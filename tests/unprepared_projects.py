@@ -6,8 +6,9 @@ writes a model file, and logs with DVCLive's layout (`dvclive/metrics.json`, one
 does), which dvc.yaml declares as the pipeline's metrics and plots. Everything is
 committed on `main`, after one `dvc repro`, so the tree is clean.
 
-The stage waits `STEP_DELAY` seconds between steps (env `TRAIN_STEP_DELAY`, default 0),
-so that a test can watch the curves grow while the model tier runs.
+The stage waits `TRAIN_STEP_DELAY` seconds between steps (default 0), and before its last
+step until the file `TRAIN_HOLD_FILE` names exists (when set): a test sees the curves grow
+while the model tier is still running, then lets it finish.
 """
 
 from __future__ import annotations
@@ -42,11 +43,16 @@ import yaml
 params = yaml.safe_load(Path("params.yaml").read_text())["train"]
 epochs, quality = int(params["epochs"]), float(params["quality"])
 delay = float(os.environ.get("TRAIN_STEP_DELAY", "0"))
+hold = os.environ.get("TRAIN_HOLD_FILE")  # before its last step, the training waits for this file
 live = Path("dvclive")
 plots = live / "plots" / "metrics"
 plots.mkdir(parents=True, exist_ok=True)
 rows = {"accuracy": [], "loss": []}
 for step in range(epochs):
+    if hold and step == epochs - 1:
+        deadline = time.monotonic() + 300
+        while not Path(hold).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     accuracy = round(quality * (1 - 0.5 ** (step + 1)), 4)
     loss = round(1 - accuracy, 4)
     for name, value in (("accuracy", accuracy), ("loss", loss)):

@@ -165,6 +165,9 @@ def _curves(config: Config, training_run: str, emit: Emit) -> None:
 def last_known_state(config: Config, emit: Emit) -> None:
     """Emit what earlier sessions left: LastVerdict per tier, LastGateReport, the curves.
 
+    A project that does not use MLflow has no curves in a store: its DVC metrics (against the
+    main branch) and DVC's line plots come instead, as one DvcMetrics.
+
     Never raises for a missing, older or locked history or an unreachable store: what
     cannot be read is left out, with a notice when it is worth knowing.
     """
@@ -175,6 +178,14 @@ def last_known_state(config: Config, emit: Emit) -> None:
         events, training_run = [], ""
     for event in events:
         emit(event)
+    if Tier.MODEL in config.tiers and not config.mlflow.used:
+        # No MLflow run to show: what the project's DVC metrics and plots say, against main.
+        from mlci.engine.telemetry.dvc_metrics import read_dvc_metrics_event
+
+        shown = read_dvc_metrics_event(config.root, config.git.main_branch)
+        if shown.values or shown.plots:
+            emit(shown)
+        return
     if Tier.MODEL not in config.tiers or not _store_in_use(config):
         return
     try:

@@ -182,7 +182,13 @@ class Session:
         self._gpu = gpu
         """Sample the GPUs once a second (GpuSample events), marking the running tier's processes."""
         self._gpu_monitor: GpuMonitor | None = None
-        self._companions = ModelRunCompanions(config.mlflow.tracking_uri, self.emit)
+        self._companions = ModelRunCompanions(
+            config.mlflow.tracking_uri,
+            self.emit,
+            root=config.root,
+            mlflow_used=config.mlflow.used,
+            main_branch=config.git.main_branch,
+        )
         self._user_emit = emit
         self._watch = watch
         self._record_history = record_history

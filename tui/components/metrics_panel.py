@@ -5,6 +5,10 @@ training script logs); they are buffered and the plot is redrawn at most a few t
 second, because a `PlotextPlot` rebuilds its whole figure on every refresh. Below the plot,
 the candidate's metrics from the last `GateReport` against the baseline, with deltas.
 When the tracking store cannot be reached, the panel says so on its status line.
+
+A project without an MLflow run shows what DVC already has (`DvcMetrics`): its metrics with
+their change against the main branch, and DVC's line plots, until live points arrive (from
+DVCLive's files, under a `dvclive:` run id).
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlci.engine.events import GateReport, MetricPoint, Notice, ReferenceRun, TierStarted
+from mlci.engine.events import (
+    DVCLIVE_RUN_PREFIX,
+    DvcMetrics,
+    GateReport,
+    MetricPoint,
+    Notice,
+    ReferenceRun,
+    TierStarted,
+)
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -120,6 +132,8 @@ class MetricsPanel(Vertical):
         """How many times the plot was rebuilt (for tests of the throttle)."""
         self.baseline_label = ""
         self.rows: tuple[ComparisonRow, ...] = ()
+        self.dvc: DvcMetrics | None = None
+        """The project's DVC metrics and plots, shown when there is no run's curves and no gate report."""
 
     def compose(self) -> ComposeResult:
         yield Static("no model-tier run yet", id="metrics-status")
@@ -144,6 +158,8 @@ class MetricsPanel(Vertical):
             self.show_notice(event)
         elif isinstance(event, GateReport):
             self.show_gates(event)
+        elif isinstance(event, DvcMetrics):
+            self.show_dvc(event)
 
     def begin_run(self, run_id: str) -> None:
         """Clear the curves for a new MLflow run."""
@@ -169,6 +185,12 @@ class MetricsPanel(Vertical):
     def show_gates(self, report: GateReport) -> None:
         self.baseline_label = report.baseline
         self.rows = comparison_rows(report)
+        self._render_comparison()
+
+    def show_dvc(self, metrics: DvcMetrics) -> None:
+        """Show the project's DVC metrics (and, while no run's curves are drawn, its DVC plots)."""
+        self.dvc = metrics
+        self._dirty = True
         self._render_comparison()
 
     def flush(self) -> None:
@@ -198,7 +220,14 @@ class MetricsPanel(Vertical):
             status.update(f"⚠ {self.warning}")
         elif self.run_id:
             points = sum(len(v) for v in self._series.values())
-            status.update(f"MLflow run {self.run_id[:8]} · {len(self._series)} metrics · {points} points")
+            if self.run_id.startswith(DVCLIVE_RUN_PREFIX):
+                where = f"DVCLive {self.run_id.removeprefix(DVCLIVE_RUN_PREFIX)}/"
+            else:
+                where = f"MLflow run {self.run_id[:8]}"
+            status.update(f"{where} · {len(self._series)} metrics · {points} points")
+        elif self.dvc is not None:
+            plots = f" · {len(self.dvc.plots)} DVC plots" if self.dvc.plots else ""
+            status.update(f"no MLflow run: the project's DVC metrics{plots}")
         else:
             status.update("no model-tier run yet")
 
@@ -207,9 +236,13 @@ class MetricsPanel(Vertical):
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
+        curves: list[tuple[str, dict[int, float] | dict[float, float], str]]
         curves = [(key, self._series[key], "braille") for key in sorted(self._series)]
         # The reference (the champion's training) in dots, under its own label, for comparison.
         curves += [(key, self._reference_series[key], "dot") for key in sorted(self._reference_series)]
+        if not curves and self.dvc is not None:
+            # No run's curves: DVC's own line plots, as `dvc plots show` would draw them.
+            curves = [(p.y, dict(zip(p.xs, p.ys, strict=True)), "braille") for p in self.dvc.plots]
         for key, series, marker in curves:
             points = sorted(series.items())
             steps = [s for s, _ in points]
@@ -218,7 +251,7 @@ class MetricsPanel(Vertical):
             side = "left" if "loss" in key.lower() else "right"
             plt.plot(steps, values, label=key, yside=side, marker=marker)
         plt.xlabel("step")
-        if not self._series:
+        if not curves:
             plt.title("waiting for the training run's metrics")
         self.redraws += 1
         plot.refresh()
@@ -240,4 +273,29 @@ class MetricsPanel(Vertical):
                 Text(delta, style="red" if not row.passed else ("green" if (row.delta or 0) >= 0 else "")),
             )
         title = Text(f"candidate vs {self.baseline_label or 'no baseline'}", style="bold")
-        self.query_one("#metrics-comparison", Static).update(Group(title, table) if self.rows else "")
+        if self.rows:
+            self.query_one("#metrics-comparison", Static).update(Group(title, table))
+        elif self.dvc is not None:
+            self.query_one("#metrics-comparison", Static).update(_dvc_table(self.dvc))
+        else:
+            self.query_one("#metrics-comparison", Static).update("")
+
+
+def _dvc_table(metrics: DvcMetrics) -> Group | str:
+    """`dvc metrics diff main`, as a table: each metric's value today, on main, and the change."""
+    if not metrics.values:
+        return "; ".join(metrics.errors) or "no DVC metrics"
+    against = metrics.diff_against or "main"
+    table = Table(box=None, padding=(0, 1), expand=False, show_edge=False)
+    table.add_column("metric")
+    table.add_column("now", justify="right")
+    table.add_column(against, justify="right")
+    table.add_column("change", justify="right")
+    sources = {m.source for m in metrics.values}
+    for m in metrics.values:
+        name = m.key if len(sources) == 1 else f"{m.source}:{m.key}"
+        change = "—" if m.value is None or m.old is None else f"{m.value - m.old:+.4f}"
+        table.add_row(name, _fmt(m.value), _fmt(m.old), change)
+    where = next(iter(sources)) if len(sources) == 1 else f"{len(sources)} files"
+    title = f"DVC metrics ({where}) vs {against}" if metrics.diff_against else f"DVC metrics ({where}); no {against}"
+    return Group(Text(title, style="bold"), table)

@@ -1,0 +1,82 @@
+"""A DVC project's metrics, their diff against main and its line plots, read through DVC's API as `DvcMetrics`.
+
+Real DVC on a project built like a user's (tests/unprepared_projects.py); nothing in the
+project changes by reading it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlci.engine.config.loader import load_config
+from mlci.engine.events import DvcMetrics, MetricPoint, event_from_json, event_to_json
+from mlci.engine.loop.last_state import last_known_state
+from mlci.engine.telemetry.dvc_metrics import read_dvc_metrics_event
+
+from tests.loop_projects import EventLog
+from tests.unprepared_projects import build_unprepared_project, copy_project, dvc_repro, porcelain, set_quality
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_unprepared_project(tmp_path_factory.mktemp("unprepared") / "project")
+
+
+@pytest.fixture
+def project(template: Path, tmp_path: Path) -> Path:
+    return copy_project(template, tmp_path / "project")
+
+
+def test_the_metrics_their_value_on_main_and_the_line_plots_are_read(project: Path) -> None:
+    event = read_dvc_metrics_event(project)
+    assert event.errors == ()
+    assert event.diff_against == "main"
+    values = {(m.source, m.key): (m.value, m.old) for m in event.values}
+    # DVCLive's `step` is the curves' x axis, not a metric.
+    assert values == {
+        ("dvclive/metrics.json", "accuracy"): (0.8859, 0.8859),
+        ("dvclive/metrics.json", "loss"): (0.1141, 0.1141),
+    }
+    plots = {p.y: p for p in event.plots}
+    assert set(plots) == {"accuracy", "loss"}
+    assert plots["loss"].source == "dvclive/plots/metrics/loss.tsv" and plots["loss"].x == "step"
+    assert plots["loss"].xs == (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+    assert plots["loss"].ys[0] == 0.55 and plots["loss"].ys[-1] == 0.1141
+    assert porcelain(project) == ""
+
+
+def test_after_a_change_the_diff_shows_main_beside_the_new_value(project: Path) -> None:
+    set_quality(project, 0.8)
+    dvc_repro(project)
+    event = read_dvc_metrics_event(project)
+    accuracy = next(m for m in event.values if m.key == "accuracy")
+    assert (accuracy.value, accuracy.old) == (0.7875, 0.8859)
+
+
+def test_without_a_main_branch_there_is_nothing_to_diff_against(project: Path) -> None:
+    event = read_dvc_metrics_event(project, "trunk")
+    assert event.diff_against == ""
+    assert all(m.old is None for m in event.values) and event.values
+
+
+def test_the_event_survives_json_as_the_headless_stream_carries_it(project: Path) -> None:
+    event = read_dvc_metrics_event(project)
+    again = event_from_json(json.loads(json.dumps(event_to_json(event))))
+    assert again == event
+
+
+def test_the_dashboard_opens_on_the_dvc_metrics_of_a_project_without_mlflow(project: Path) -> None:
+    log = EventLog()
+    last_known_state(load_config(project), log)
+    shown = [e for e in log.snapshot() if isinstance(e, DvcMetrics)]
+    assert len(shown) == 1 and shown[0].values and shown[0].plots
+    assert not any(isinstance(e, MetricPoint) for e in log.snapshot())
+    assert porcelain(project) == ""
+    assert not (project / "mlflow.db").exists()
+
+
+def test_a_project_that_is_not_dvc_says_so_instead_of_raising(tmp_path: Path) -> None:
+    event = read_dvc_metrics_event(tmp_path)
+    assert event.values == () and event.errors
