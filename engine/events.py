@@ -333,7 +333,6 @@ class ReferenceRun:
     label: str
 
 
-@dataclass(frozen=True)
 DVCLIVE_RUN_PREFIX = "dvclive:"
 """The run id of MetricPoints read from DVCLive's files in a project without an MLflow run."""
 
@@ -379,6 +378,7 @@ class DvcMetrics:
     at: float = field(default_factory=_now)
 
 
+@dataclass(frozen=True)
 class GpuProcess:
     pid: int
     used_memory_mib: float | None
@@ -554,6 +554,7 @@ Event = (
     | LastVerdict
     | LastGateReport
     | ReferenceRun
+    | DvcMetrics
     | GpuSample
     | GitState
     | PushProgress
@@ -571,7 +572,6 @@ _EVENT_TYPES: Mapping[str, type[Any]] = {
         TierFinished,
         TierStale,
         OutputLines,
-    | DvcMetrics
         TestResult,
         AffectedVerdict,
         MetricPoint,
@@ -579,6 +579,7 @@ _EVENT_TYPES: Mapping[str, type[Any]] = {
         LastVerdict,
         LastGateReport,
         ReferenceRun,
+        DvcMetrics,
         GpuSample,
         GitState,
         PushProgress,
@@ -595,9 +596,10 @@ _NESTED: Mapping[str, type[Any]] = {
     "runs": CiRun,
     "jobs": CiJob,
     "report": GateReport,
+    "values": DvcMetric,
+    "plots": DvcPlot,
 }
 
-        DvcMetrics,
 
 def event_to_json(event: Event) -> dict[str, Any]:
     """A JSON-ready dict of an event, tagged with its type name."""
@@ -615,8 +617,6 @@ def _rebuild(cls: type[Any], data: Mapping[str, Any]) -> Any:
         nested = _NESTED.get(f.name)
         if nested is not None and isinstance(value, list):
             value = tuple(_rebuild(nested, item) for item in value)
-    "values": DvcMetric,
-    "plots": DvcPlot,
         elif nested is not None and isinstance(value, dict):
             value = _rebuild(nested, value)
         elif isinstance(value, list):
