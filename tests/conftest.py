@@ -1,56 +1,81 @@
-"""Shared fixtures: a demo sandbox (real git, DVC, MLflow, bare remote), built once per run."""
+"""Shared fixtures: a demo sandbox (real git, DVC, MLflow, bare remote), built once per run.
+
+Under pytest-xdist (`make test` runs the suite on every core) the template is built once for
+the whole run, not once per worker: the first worker to need it builds it under a file lock
+in the run's shared temporary directory, the others wait for it and copy it.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.tmux import Tmux, tmux_available
 
 REPO = Path(__file__).resolve().parent.parent
 
+_BUILD = "import sys\nfrom mlci.engine.demo.sandbox import build_sandbox\nbuild_sandbox(sys.argv[1], progress=print)\n"
+
+
+def run_temp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temporary directory of this run that every xdist worker shares.
+
+    A worker's base temp is `<run's base temp>/popen-gwN`; without xdist it is the run's own.
+    """
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
 
 @pytest.fixture(scope="session")
 def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo sandbox built by `build_sandbox`, once per test session. Do not modify it."""
-    from mlci.engine.demo.sandbox import build_sandbox
+    """A demo sandbox built by `build_sandbox`, once per run. Never modify it: use `sandbox`.
 
-    return build_sandbox(tmp_path_factory.mktemp("template") / "sandbox", progress=lambda _: None)
+    Built in a child interpreter, as `mlci demo` builds it: MLflow's process-wide state
+    (tracking URI, environment variables) stays out of the test processes.
+    """
+    shared = run_temp_root(tmp_path_factory)
+    target = shared / "sandbox-template"
+    ready = shared / "sandbox-template.ready"
+    with FileLock(str(shared / "sandbox-template.lock")):
+        if not ready.exists():
+            shutil.rmtree(target, ignore_errors=True)  # what a failed build in another worker left
+            env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID")}
+            built = subprocess.run(
+                [sys.executable, "-c", _BUILD, str(target)], capture_output=True, text=True, env=env, check=False
+            )
+            if built.returncode != 0:
+                pytest.fail(f"building the demo sandbox failed:\n{built.stdout[-2000:]}\n{built.stderr[-3000:]}")
+            ready.touch()
+    return target
 
 
 @pytest.fixture
 def sandbox(sandbox_template: Path, tmp_path: Path) -> Path:
     """A fresh copy of the demo sandbox for one test: its own git repository, DVC cache and MLflow store.
 
-    The copy's remotes still point at the template's `.sandbox/` (absolute paths in git and
-    DVC config), so they are re-pointed at the copy's own.
+    The template holds its own absolute path in the git remote's URL, the DVC remote's URL
+    (`.dvc/config.local`) and MLflow's artifact locations: each is re-pointed at the copy,
+    so pushes, `dvc push` and model registrations stay inside it. A copy is cheap (about
+    8 MB, 300 files); the files are copied, not linked, since tests edit them in place.
     """
-    import subprocess
-
     dest = tmp_path / "sandbox"
     shutil.copytree(sandbox_template, dest, symlinks=True)
-    subprocess.run(["git", "remote", "set-url", "origin", str(dest / ".sandbox" / "remote.git")], cwd=dest, check=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dvc",
-            "remote",
-            "modify",
-            "--local",
-            "local",
-            "url",
-            str(dest / ".sandbox" / "dvc-remote"),
-        ],
-        cwd=dest,
-        check=True,
-        capture_output=True,
-    )
+    for config in (dest / ".git" / "config", dest / ".dvc" / "config.local"):
+        # The same edit as `git remote set-url` and `dvc remote modify --local`, without starting
+        # git and an interpreter that imports DVC (seconds per test on a loaded machine).
+        config.write_text(config.read_text().replace(str(sandbox_template), str(dest)))
     _repoint_mlflow_store(dest / "mlflow.db", str(sandbox_template), str(dest))
+    # The demo's remote checks every push in the background (local CI). Tests that do not follow
+    # it switch it off, so their pushes start no check (tests/e2e/test_local_ci.py switches it on).
+    (dest / ".sandbox" / "remote.git" / "hooks" / "post-receive").unlink(missing_ok=True)
     return dest
 
 
@@ -60,8 +85,6 @@ def _repoint_mlflow_store(db: Path, old: str, new: str) -> None:
     Without it, runs and registrations made in a copy would write into the template's
     `mlruns/`, and tests would see each other's models.
     """
-    import sqlite3
-
     with sqlite3.connect(db) as conn:
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
@@ -75,6 +98,7 @@ def _repoint_mlflow_store(db: Path, old: str, new: str) -> None:
                     f'UPDATE \'{table}\' SET "{column}" = replace("{column}", ?, ?) WHERE instr("{column}", ?) > 0',
                     (old, new, old),
                 )
+    conn.close()
 
 
 @pytest.fixture

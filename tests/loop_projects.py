@@ -87,7 +87,9 @@ def make_dvc_project(
     _git_init(root)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, env=env)
-    subprocess.run([sys.executable, "-m", "dvc", "config", "core.autostage", "false"], cwd=root, check=True, env=env)
+    # What `dvc config core.autostage false` writes into the empty config `dvc init` leaves,
+    # without a second interpreter importing DVC.
+    (root / ".dvc" / "config").write_text("[core]\n    autostage = false\n")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "start")
     return root

@@ -22,11 +22,13 @@ def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run([sys.executable, "-m", "dvc", *args], cwd)
 
 
-def test_sandbox_is_clean_in_git_and_dvc(sandbox_template: Path) -> None:
-    status = run(["git", "status", "--porcelain"], sandbox_template)
+def test_sandbox_is_clean_in_git_and_dvc(sandbox: Path) -> None:
+    # On a copy: `git status` and `dvc status` write lock and state files, and other workers
+    # copy the template at the same time. The copy is the template's files, byte for byte.
+    status = run(["git", "status", "--porcelain"], sandbox)
     assert status.returncode == 0 and status.stdout == ""
-    assert dvc("status", cwd=sandbox_template).stdout.strip() in ("Data and pipelines are up to date.", "")
-    log = run(["git", "log", "--format=%s"], sandbox_template).stdout.splitlines()
+    assert dvc("status", cwd=sandbox).stdout.strip() in ("Data and pipelines are up to date.", "")
+    log = run(["git", "log", "--format=%s"], sandbox).stdout.splitlines()
     assert log == ["Train the baseline model (quick mode)", "Sample credit-default project"]
 
 
@@ -72,8 +74,8 @@ def test_demo_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
-def test_mlci_config_on_the_sandbox(sandbox_template: Path) -> None:
-    result = run([sys.executable, "-m", "mlci.engine", "config"], sandbox_template)
+def test_mlci_config_on_the_sandbox(sandbox: Path) -> None:
+    result = run([sys.executable, "-m", "mlci.engine", "config"], sandbox)
     assert result.returncode == 0, result.stderr
     assert 'mlflow.model_name = "credit-default"    # written (mlci.yaml:' in result.stdout
     assert 'tiers.data.tests = ["tests/data"]    # inferred (tests/data exists)' in result.stdout

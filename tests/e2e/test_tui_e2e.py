@@ -47,6 +47,9 @@ def points_on_screen(screen: str) -> int:
 
 
 def test_training_curve_grows_on_screen_while_the_model_tier_trains(sandbox: Path, tmux: Tmux) -> None:
+    # The metrics panel's status line ("MLflow run … · N metrics · N points") is cut short in
+    # the wide layout's right column below about 195 columns.
+    tmux.width = 200
     open_tui(tmux, sandbox)
     params = sandbox / "params.yaml"
     params.write_text(params.read_text().replace("lr: 0.0001", "lr: 0.0002"))
