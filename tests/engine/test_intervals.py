@@ -304,3 +304,29 @@ def test_the_printer_names_a_borderline_pass_with_both_numbers() -> None:
     stream = io.StringIO()
     HumanPrinter(stream, clock=lambda: 0.0, colour=False)(report)  # type: ignore[call-arg]
     assert stream.getvalue().splitlines()[0][9:] == f"✔ gates passed (2 checks), 1 borderline: performance: {reason}"
+
+
+def test_the_model_tier_logs_figures_and_intervals_beside_the_training_metrics(project: Path) -> None:
+    from mlci.engine.run.tier_run import log_gate_figures_to_run
+    from mlflow.tracking import MlflowClient
+
+    register_champion(project)
+    config = load_config(project)
+    client = MlflowClient(tracking_uri=config.mlflow.tracking_uri)
+    run_id = client.create_run(client.get_experiment_by_name("tiny").experiment_id).info.run_id
+    client.log_metric(run_id, "test_accuracy", 0.9)  # what a training run logs
+    report = evaluate_gates(config)
+    assert log_gate_figures_to_run(config, report, run_id) is None
+    logged = client.get_run(run_id).data.metrics
+    accuracy = gate(report, "performance", "accuracy")
+    assert logged["test_accuracy"] == 0.9
+    assert (logged["accuracy"], logged["accuracy_ci_low"], logged["accuracy_ci_high"]) == (
+        accuracy.value,
+        accuracy.interval_low,
+        accuracy.interval_high,
+    )
+    assert logged["accuracy_vs_baseline"] == logged["accuracy_vs_baseline_ci_low"] == 0.0  # the champion itself
+    assert {"accuracy_disparity_g", "accuracy_disparity_g_ci_high", "behavioral_pass_rate_ci_low"} <= set(logged)
+    assert "p99_ms" not in logged  # latency has no rows to resample, and is the model tier's own figure elsewhere
+    notice = log_gate_figures_to_run(config, report, "0" * 32)
+    assert notice is not None and notice.level == "warning" and "could not log the gate figures" in notice.text
