@@ -192,6 +192,7 @@ class MetricsPanel(Vertical):
         self.dvc = metrics
         self._dirty = True
         self._render_comparison()
+        self._render_status()
 
     def flush(self) -> None:
         """Redraw the plot if points arrived since the last redraw (called by the panel's timer)."""
@@ -221,13 +222,14 @@ class MetricsPanel(Vertical):
         elif self.run_id:
             points = sum(len(v) for v in self._series.values())
             if self.run_id.startswith(DVCLIVE_RUN_PREFIX):
-                where = f"DVCLive {self.run_id.removeprefix(DVCLIVE_RUN_PREFIX)}/"
+                folder = self.run_id.removeprefix(DVCLIVE_RUN_PREFIX)
+                where = "DVCLive" if folder == "dvclive" else f"DVCLive {folder}/"
             else:
                 where = f"MLflow run {self.run_id[:8]}"
             status.update(f"{where} · {len(self._series)} metrics · {points} points")
         elif self.dvc is not None:
-            plots = f" · {len(self.dvc.plots)} DVC plots" if self.dvc.plots else ""
-            status.update(f"no MLflow run: the project's DVC metrics{plots}")
+            plots = f", {len(self.dvc.plots)} plots" if self.dvc.plots else ""
+            status.update(f"no MLflow run · DVC metrics{plots}")
         else:
             status.update("no model-tier run yet")
 
