@@ -49,7 +49,12 @@ class Watch:
         self.proc.send_signal(signal.SIGINT)
         code = self.proc.wait(60)
         self._reader.join(10)
+        self.close()
         return code
+
+    def close(self) -> None:
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 @pytest.fixture
@@ -66,6 +71,8 @@ def watch(tool_env: dict[str, str]) -> Iterator[type[Watch]]:
         if w.proc.poll() is None:
             w.proc.kill()
             w.proc.wait(30)
+        w._reader.join(10)
+        w.close()
 
 
 def _code_verdict(log: EventLog) -> TierFinished:

@@ -112,11 +112,27 @@ def _plugin_modules() -> list[str]:
     return found
 
 
-def preload(modules: list[str], root: str) -> tuple[list[str], list[str]]:
-    """Import pytest, its plugins and `modules`; the ones imported and the ones skipped (own, missing, broken)."""
+def _abandoned(sock: socket.socket) -> bool:
+    """Whether mlci closed the socket (it quit, or was killed): preloading for nobody is wasted work."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def preload(modules: list[str], root: str, sock: socket.socket) -> tuple[list[str], list[str]]:
+    """Import pytest, its plugins and `modules`; the ones imported and the ones skipped (own, missing, broken).
+
+    Between two imports it checks that mlci is still there, and exits if not.
+    """
     done: list[str] = []
     skipped: list[str] = []
     for name in ["pytest", *_plugin_modules(), *modules]:
+        if _abandoned(sock):
+            os._exit(0)
         if name in done or name in skipped:
             continue
         if _is_projects_own(name.split(".", 1)[0], root):
@@ -124,7 +140,7 @@ def preload(modules: list[str], root: str) -> tuple[list[str], list[str]]:
             continue
         try:
             importlib.import_module(name)
-        except BaseException:  # a module that does not import here is simply not preloaded
+        except Exception:  # a module that does not import here is simply not preloaded
             skipped.append(name)
             _check(name)
             continue
@@ -295,7 +311,7 @@ def main() -> None:
     server = _Server(sock, os.path.realpath(root), float(idle_s))
     try:
         try:
-            done, skipped = preload(modules, server.root)
+            done, skipped = preload(modules, server.root, sock)
         except _Violation as violation:
             server.send({"violation": violation.module, "what": violation.what})
             return
