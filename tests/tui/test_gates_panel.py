@@ -44,6 +44,14 @@ REPORT = GateReport(
 )
 
 
+@pytest.fixture(autouse=True)
+def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The panel says how long ago a report was judged: two hours after these reports' `at=0.0`, always."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr("mlci.tui.components.ages.time", SimpleNamespace(time=lambda: 2 * 3600.0))
+
+
 class GatesHost(App[None]):
     def __init__(self, report: GateReport | None, config: object = None) -> None:
         super().__init__()
