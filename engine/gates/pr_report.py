@@ -6,6 +6,10 @@ curves, the confusion matrix on the test split) written beside the Markdown and 
 from it. The gate table and the metric figures come from one `GateRun`, the same objects
 `mlci gates --json` prints, so their numbers agree; `gates_json` lets the report reuse a
 report `mlci gates --json` saved (latency is a measurement and differs between runs).
+
+A project without MLflow hands in its `DvcMetrics` (read by the caller through DVC's API):
+the report then shows them against the main branch and draws DVC's line plots, and it is
+written even before the project has a gate file (the gates section says how to get one).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from mlci.engine.config.loader import Config
 from mlci.engine.config.metric_names import canonical, lookup
 from mlci.engine.config.tracking_store import quiet_mlflow, unreachable_reason
 from mlci.engine.errors import MlciError
-from mlci.engine.events import GateReport, GateResult, event_from_json
+from mlci.engine.events import DvcMetrics, GateReport, GateResult, event_from_json
 from mlci.engine.gates.evaluate import GateRun, Progress, gate_report_json, run_gates
 from mlci.engine.gates.metrics_source import dvc_rev_data, read_dvc_metrics
 
@@ -65,7 +69,8 @@ class PrReport:
     branch: str
     commit: str
     gates: GateReport
-    gate_run: GateRun
+    gate_run: GateRun | None
+    """None when the project has no gate file yet (only its DVC metrics are reported)."""
     metrics: tuple[MetricRow, ...]
     params: tuple[ParamRow, ...]
     params_against: str
@@ -76,6 +81,8 @@ class PrReport:
     plots: tuple[tuple[str, Path], ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     """Why a section is missing (no run to plot, no model to predict with)."""
+    dvc: DvcMetrics | None = None
+    """The project's DVC metrics against the main branch, for a project without MLflow."""
 
 
 def _git(root: Path, *args: str) -> str:
@@ -232,6 +239,48 @@ def _plots(config: Config, run: GateRun, run_id: str | None, assets: Path) -> tu
     return plots, notes
 
 
+def _dvc_metric_rows(dvc: DvcMetrics) -> tuple[MetricRow, ...]:
+    return tuple(
+        MetricRow(
+            m.key, m.value, m.source, m.old, m.value - m.old if m.value is not None and m.old is not None else None
+        )
+        for m in dvc.values
+    )
+
+
+def _dvc_plots(dvc: DvcMetrics, assets: Path) -> list[tuple[str, Path]]:
+    """DVC's line plots against a step (integer x), drawn as the training curves are."""
+    from mlci.engine.gates.report_plots import plot_curves
+
+    history = {
+        p.y: [(int(x), y) for x, y in zip(p.xs, p.ys, strict=True)]
+        for p in dvc.plots
+        if len(p.xs) > 1 and all(float(x).is_integer() for x in p.xs)
+    }
+    if not history:
+        return []
+    return [("DVC plots", plot_curves(history, assets / "dvc_plots.png", title="DVC plots (dvc plots show)"))]
+
+
+def _dvc_only_report(config: Config, output: Path, dvc: DvcMetrics) -> PrReport:
+    """The report of a project without a gate file: its DVC metrics against main, its params and DVC plots."""
+    params, against, params_note = _param_rows(config)
+    return PrReport(
+        branch=_git(config.root, "rev-parse", "--abbrev-ref", "HEAD") or "(no branch)",
+        commit=_git(config.root, "rev-parse", "--short", "HEAD"),
+        gates=GateReport((), baseline=f"DVC metrics on {dvc.diff_against}" if dvc.diff_against else ""),
+        gate_run=None,
+        metrics=_dvc_metric_rows(dvc),
+        params=params,
+        params_against=against,
+        params_note=params_note,
+        run_id=None,
+        plots=tuple(_dvc_plots(dvc, output.parent / ASSETS_DIR)),
+        notes=("no gate file: `mlci gates init` writes a model_gates.yaml from these metrics",),
+        dvc=dvc,
+    )
+
+
 def build_report(
     config: Config,
     output: Path,
@@ -240,8 +289,14 @@ def build_report(
     run_id: str | None = None,
     gates_json: Path | None = None,
     emit_progress: Progress | None = None,
+    dvc: DvcMetrics | None = None,
 ) -> PrReport:
-    """Evaluate (or load) the gates, gather metrics, params and plots; plots are written beside `output`."""
+    """Evaluate (or load) the gates, gather metrics, params and plots; plots are written beside `output`.
+
+    `dvc`: the project's DVC metrics, for a project without MLflow; with no gate file, they are the report.
+    """
+    if dvc is not None and config.gates is None and gates_json is None:
+        return _dvc_only_report(config, output, dvc)
     saved: GateReport | None = None
     families = None
     if gates_json is not None:
@@ -251,8 +306,14 @@ def build_report(
         saved = loaded
         families = frozenset({"performance", "regression"})  # the metric figures; the gate table is the saved one
     run = run_gates(config, model_path=model_path, emit_progress=emit_progress, with_confusion=True, families=families)
-    plot_run, note = _curve_run(config, run, run_id)
-    plots, notes = _plots(config, run, plot_run, output.parent / ASSETS_DIR)
+    if dvc is not None and not config.mlflow.used and run_id is None:
+        # No MLflow store to look for curves in: DVC's plots are the curves.
+        plot_run, note = None, ""
+        plots, notes = _plots(config, run, None, output.parent / ASSETS_DIR)
+        plots = _dvc_plots(dvc, output.parent / ASSETS_DIR) + plots
+    else:
+        plot_run, note = _curve_run(config, run, run_id)
+        plots, notes = _plots(config, run, plot_run, output.parent / ASSETS_DIR)
     params, against, params_note = _param_rows(config)
     return PrReport(
         branch=_git(config.root, "rev-parse", "--abbrev-ref", "HEAD") or "(no branch)",
@@ -266,6 +327,7 @@ def build_report(
         run_id=plot_run,
         plots=tuple(plots),
         notes=tuple(([note] if note else []) + notes),
+        dvc=dvc,
     )
 
 
@@ -320,6 +382,8 @@ def render_markdown(report: PrReport, output: Path) -> str:
     verdict = (
         f"✅ all {len(gates.results)} gates pass" if gates.passed else f"❌ {failed} of {len(gates.results)} gates fail"
     )
+    if report.gate_run is None:
+        verdict = "no gates yet (no model_gates.yaml)"
     borderline = sum(r.borderline for r in gates.results)
     coin_flips = f" · ⚠️ **{borderline} borderline**" if borderline else ""
     lines = [
@@ -356,6 +420,10 @@ def render_markdown(report: PrReport, output: Path) -> str:
         "|---|---|---|---:|---:|---|---|",
     ]
     lines += [_gate_row(r) for r in sorted(gates.results, key=lambda r: (r.passed, not r.borderline))]
+    if report.gate_run is None:
+        lines = [*lines[:-2], "No gate file yet: `mlci gates init` writes a `model_gates.yaml` from these metrics."]
+    if report.dvc is not None:
+        lines += _dvc_section(report.dvc)
     levels = sorted({r.confidence for r in gates.results if r.confidence is not None})
     if levels:
         shown = " or ".join(f"{level:.0%}" for level in levels)
@@ -372,6 +440,21 @@ def render_markdown(report: PrReport, output: Path) -> str:
     if report.notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _dvc_section(dvc: DvcMetrics) -> list[str]:
+    """`dvc metrics diff main` as a Markdown table."""
+    against = dvc.diff_against
+    lines = ["", f"## DVC metrics against `{against}`" if against else "## DVC metrics", ""]
+    if not dvc.values:
+        return [*lines, "; ".join(dvc.errors) or "No DVC metrics."]
+    lines += [f"| file | metric | this branch | {against or 'main'} | change |", "|---|---|---:|---:|---:|"]
+    for m in dvc.values:
+        change = "—" if m.value is None or m.old is None else f"{m.value - m.old:+.4f}"
+        lines.append(
+            f"| {_cell(m.source)} | {_cell(m.key)} | {format_number(m.value)} | {format_number(m.old)} | {change} |"
+        )
+    return lines
 
 
 def report_json(report: PrReport, output: Path) -> dict[str, Any]:
@@ -391,6 +474,8 @@ def report_json(report: PrReport, output: Path) -> dict[str, Any]:
         "mlflow_run_id": report.run_id,
         "plots": {title: str(path) for title, path in report.plots},
         "notes": list(report.notes),
+        **({"dvc_metrics": [m.__dict__ for m in report.dvc.values]} if report.dvc is not None else {}),
+        **({"dvc_diff_against": report.dvc.diff_against} if report.dvc is not None else {}),
     }
 
 

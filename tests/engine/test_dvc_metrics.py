@@ -16,7 +16,7 @@ from mlci.engine.loop.last_state import last_known_state
 from mlci.engine.telemetry.dvc_metrics import read_dvc_metrics_event
 
 from tests.loop_projects import EventLog
-from tests.unprepared_projects import build_unprepared_project, copy_project, dvc_repro, porcelain, set_quality
+from tests.unprepared_projects import build_unprepared_project, copy_project, dvc_repro, mlci, porcelain, set_quality
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +80,19 @@ def test_the_dashboard_opens_on_the_dvc_metrics_of_a_project_without_mlflow(proj
 def test_a_project_that_is_not_dvc_says_so_instead_of_raising(tmp_path: Path) -> None:
     event = read_dvc_metrics_event(tmp_path)
     assert event.values == () and event.errors
+
+
+def test_mlci_report_shows_the_dvc_metrics_against_main_and_dvc_plots_without_a_gate_file(project: Path) -> None:
+    set_quality(project, 0.8)
+    dvc_repro(project)
+    before = porcelain(project)
+    done = mlci(project, "report")
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (project / ".mlci" / "report" / "report.md").read_text()
+    assert "## DVC metrics against `main`" in text
+    assert "| dvclive/metrics.json | accuracy | 0.7875 | 0.8859 | -0.0984 |" in text
+    assert "No gate file yet: `mlci gates init`" in text
+    assert "![DVC plots](report_assets/dvc_plots.png)" in text
+    assert (project / ".mlci" / "report" / "report_assets" / "dvc_plots.png").stat().st_size > 0
+    assert porcelain(project) == before  # the report lives under .mlci/, which git ignores
+    assert not (project / "mlflow.db").exists()

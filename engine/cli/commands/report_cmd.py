@@ -54,12 +54,28 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(Path(args.path))
     output = (args.output if args.output is not None else config.root / DEFAULT_OUTPUT).resolve()
+    private = (config.root / ".mlci").resolve()
+    if output.is_relative_to(private) and not (private / ".gitignore").exists():
+        # mlci's own folder never shows in `git status`, even when the report is the first thing written there.
+        private.mkdir(parents=True, exist_ok=True)
+        (private / ".gitignore").write_text("# mlci's own files: never committed\n*\n", encoding="utf-8")
+    dvc = None
+    if not config.mlflow.used and (config.root / "dvc.yaml").is_file():
+        from mlci.engine.telemetry.dvc_metrics import read_dvc_metrics_event
+
+        dvc = read_dvc_metrics_event(config.root, config.git.main_branch)
 
     def progress(line: str) -> None:
         print(f"{PROGRESS_PREFIX}{line}", file=sys.stderr, flush=True)
 
     report = build_report(
-        config, output, model_path=args.model, run_id=args.run_id, gates_json=args.gates, emit_progress=progress
+        config,
+        output,
+        model_path=args.model,
+        run_id=args.run_id,
+        gates_json=args.gates,
+        emit_progress=progress,
+        dvc=dvc,
     )
     write_report(report, output)
     if args.json:
