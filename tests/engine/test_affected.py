@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from mlci.engine.cli.printer import format_event
 from mlci.engine.config.loader import load_config
 from mlci.engine.events import (
@@ -196,6 +197,22 @@ def test_nothing_appears_in_the_users_tree(tmp_path: Path) -> None:
     assert (root / ".mlci/affected/testmondata").is_file()
 
 
+def test_installing_a_package_makes_every_test_affected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"  # a directory on the tier's sys.path, as site-packages is
+    site.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    root = project(tmp_path)
+    run_code(root, 1)
+    assert first_verdict(run_code(root, 2)).nodeids == ()
+
+    dist = site / "tinypkg-1.0.dist-info"  # what `pip install tinypkg` leaves
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n", encoding="utf-8")
+    first = first_verdict(run_code(root, 3))
+    assert len(first.nodeids) == ALL
+    assert first.why == "the installed packages changed, so every test counts as affected"
+
+
 def test_the_data_tier_runs_as_before(tmp_path: Path) -> None:
     root = make_project(
         tmp_path / "p",
@@ -211,16 +228,24 @@ def test_the_data_tier_runs_as_before(tmp_path: Path) -> None:
     assert not (root / ".mlci/affected").exists()
 
 
-def test_without_testmon_every_test_runs_in_one_go_with_one_notice(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        ("['-p', 'no:pytest-testmon']", "pytest-testmon is not installed"),
+        ("['-n', '1']", "pytest-xdist spreads the tests over workers"),
+    ],
+    ids=["without-testmon", "with-xdist"],
+)
+def test_when_it_cannot_work_every_test_runs_in_one_go_with_one_notice(tmp_path: Path, args: str, why: str) -> None:
     root = make_project(
         tmp_path / "p",
         tests={"tests/test_one.py": "def test_one():\n    pass\n"},
-        config="tiers:\n  code:\n    tests: [tests]\n    pytest_args: ['-p', 'no:pytest-testmon']\n",
+        config=f"tiers:\n  code:\n    tests: [tests]\n    pytest_args: {args}\n",
     )
     events = run_code(root, 1)
     assert not any(isinstance(e, AffectedVerdict) for e in events)
     notices = [e.text for e in events if isinstance(e, Notice) and e.source == "code tier"]
-    assert len(notices) == 1 and "pytest-testmon is not installed" in notices[0]
+    assert len(notices) == 1 and why in notices[0]
     assert tier_verdict(events).verdict is Verdict.PASSED
 
 
