@@ -12,9 +12,12 @@ The format is the one the project starts from (see design.md):
 `confidence` (e.g. 0.95) on a performance metric or on `regression` makes that gate decide on
 the metric's bootstrap interval instead of its point estimate (see `gates.intervals`).
 
-Two optional keys, for projects whose layout mlci cannot read on its own:
-`fairness.metric` (default accuracy) and a top-level
-`evaluation: {model: models/model, test_data: data/prepared/test.csv, label: default}`.
+Optional keys, for projects whose layout mlci cannot read on its own:
+`fairness.metric` (default accuracy), `fairness.min_group_size` (default 30: a smaller group
+fails the gate, its figure is noise), and a top-level
+`evaluation: {model: models/model, test_data: data/prepared/test.csv, label: default, positive_label: 1}`
+(`positive_label`: the class that selection rate, precision, recall and F1 count as positive;
+default: the model's second class, as scikit-learn's `classes_` orders them, or 1 for 0/1 labels).
 
 Evaluating the gates is `gates`' job; this module only says what they are.
 """
@@ -84,6 +87,8 @@ class FairnessGate:
     protected_attributes: tuple[str, ...]
     metric: str = "accuracy"
     """The metric whose spread across an attribute's groups is the disparity."""
+    min_group_size: int = 30
+    """Rows a group needs for its figure to count; a smaller group fails the gate (its figure is noise)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ class EvaluationSpec:
     """The test split (CSV or Parquet), relative to the project root."""
     label: str | None = None
     """The test split's label column."""
+    positive_label: str | int | bool | None = None
+    """The positive class (selection rate, precision, recall, F1); None: the model's classes decide."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +190,9 @@ def _string_list(node: Node, what: str) -> tuple[str, ...]:
 
 def _fairness(node: Node) -> FairnessGate:
     f = node.fields(
-        "fairness", {"max_disparity", "protected_attributes", "metric"}, {"max_disparity", "protected_attributes"}
+        "fairness",
+        {"max_disparity", "protected_attributes", "metric", "min_group_size"},
+        {"max_disparity", "protected_attributes"},
     )
     metric = "accuracy"
     if "metric" in f:
@@ -199,13 +208,28 @@ def _fairness(node: Node) -> FairnessGate:
         _number(f["max_disparity"], "fairness.max_disparity", low=0.0, high=1.0),
         _string_list(f["protected_attributes"], "fairness.protected_attributes"),
         metric,
+        _count(f["min_group_size"], "fairness.min_group_size") if "min_group_size" in f else 30,
     )
 
 
+def _count(node: Node, what: str) -> int:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise node.error(f"{what} must be a whole number of rows, got {type_name(value)}")
+    if not 1 <= value <= 10**12:
+        raise node.error(f"{what} is out of range: {value} (must be at least 1)")
+    return value
+
+
 def _evaluation(node: Node) -> EvaluationSpec:
-    f = node.fields("evaluation", {"model", "test_data", "label"})
+    f = node.fields("evaluation", {"model", "test_data", "label", "positive_label"})
     for key, child in f.items():
-        if not isinstance(child.value, str) or not child.value:
+        if key == "positive_label":
+            if not isinstance(child.value, str | int) or child.value == "":
+                raise child.error(
+                    f"evaluation.positive_label must be a label (a name or a number), got {type_name(child.value)}"
+                )
+        elif not isinstance(child.value, str) or not child.value:
             raise child.error(f"evaluation.{key} must be a path or a column name, got {type_name(child.value)}")
     return EvaluationSpec(**{k: v.value for k, v in f.items()})
 

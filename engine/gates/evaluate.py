@@ -7,10 +7,13 @@ words, and never passes one silently.
 Where the figures come from:
 
 - performance: the project's DVC metrics files first (what `dvc metrics show` shows),
-  then mlci's own evaluation of the candidate model on the DVC-tracked test split;
+  then mlci's own evaluation of the candidate model on the DVC-tracked test split; for a
+  model named with `--model`, always computed (the files describe the pipeline's model);
 - regression: the same candidate figures against the baseline (see `baseline`);
-- latency, fairness, behavioral: the candidate model itself (see `model_eval`);
-- size: the model artifact on disk.
+- latency, fairness, behavioral: the candidate model itself (see `model_eval`); fairness
+  needs two groups or more, each of `min_group_size` rows, and counts the positive class
+  the project names (see `positive_label`), never `label == 1` for labels that are names;
+- size: the model artifact on disk, what its links point to included.
 
 Every figure computed on rows (performance, regression, fairness, behavioral) carries a
 bootstrap interval (see `intervals`); the regression gate resamples candidate and champion
@@ -50,6 +53,7 @@ from mlci.engine.gates.intervals import (
 )
 from mlci.engine.gates.metrics_source import RecordedMetrics, read_dvc_metrics
 from mlci.engine.gates.model_eval import (
+    GroupFigure,
     LatencyFigures,
     LoadedModel,
     ModelUnavailable,
@@ -60,6 +64,13 @@ from mlci.engine.gates.model_eval import (
     load_table,
     measure_latency,
     run_cases,
+)
+from mlci.engine.gates.positive_label import (
+    PositiveUnknown,
+    distinct_labels,
+    find_positive,
+    is_positive,
+    orient_scores,
 )
 
 __all__ = ["Confusion", "GateRun", "MetricValue", "Progress", "evaluate_gates", "gate_report_json", "run_gates"]
@@ -135,10 +146,14 @@ def _how(interval: Interval) -> str:
 class _Evaluation:
     """The candidate's figures, each loaded or computed at most once, failures remembered as reasons."""
 
-    def __init__(self, config: Config, target: EvalTarget, progress: Progress) -> None:
+    def __init__(self, config: Config, target: EvalTarget, progress: Progress, *, use_recorded: bool = True) -> None:
         self.config = config
         self.target = target
         self.progress = progress
+        self.use_recorded = use_recorded
+        """False for a model named on the command line: the project's metrics files describe another model."""
+        evaluation = config.gates.evaluation if config.gates is not None else None
+        self.positive_label = evaluation.positive_label if evaluation is not None else None
         self._cache: dict[str, Any] = {}
         self.looked_up: dict[str, MetricValue] = {}
         self.latency_figures: LatencyFigures | None = None
@@ -157,6 +172,8 @@ class _Evaluation:
 
     @property
     def recorded(self) -> RecordedMetrics:
+        if not self.use_recorded:
+            return RecordedMetrics()
         value: RecordedMetrics = self._once("recorded", lambda: read_dvc_metrics(self.config.root))
         return value
 
@@ -211,8 +228,8 @@ class _Evaluation:
     def features(self) -> Any:
         return self.model().features(self.split(), self.label())
 
-    def predictions(self) -> tuple[Any, Any, Any | None, str]:
-        """(true labels, predicted labels, scores or None, why no scores)."""
+    def raw_predictions(self) -> tuple[Any, Any, Any | None, str]:
+        """(true labels, predicted labels, scores of the model's `score_label` or None, why no scores), as given."""
 
         def make() -> tuple[Any, Any, Any | None, str]:
             frame, label = self.split(), self.label()
@@ -223,8 +240,61 @@ class _Evaluation:
                 raise _Missing(f"the model could not predict {self.split_name()}: {type(exc).__name__}: {exc}") from exc
             return frame[label].to_numpy(), labels, scores, why
 
-        value: tuple[Any, Any, Any | None, str] = self._once("predictions", make)
+        value: tuple[Any, Any, Any | None, str] = self._once("raw_predictions", make)
         return value
+
+    def positive(self) -> Any:
+        """The positive class (see `positive_label`); _Missing says why it cannot be told."""
+
+        def make() -> Any:
+            y, labels, _scores, _why = self.raw_predictions()
+            try:
+                found, _source = find_positive(
+                    distinct_labels(y, labels), configured=self.positive_label, model_classes=self.model().classes
+                )
+            except PositiveUnknown as exc:
+                raise _Missing(str(exc)) from exc
+            return found
+
+        return self._once("positive", make)
+
+    def binary_predictions(self) -> tuple[Any, Any, Any | None, str]:
+        """The predictions as 0/1 against the positive class (one against the rest with more than two classes)."""
+
+        def make() -> tuple[Any, Any, Any | None, str]:
+            y, labels, scores, why = self.raw_predictions()
+            positive = self.positive()
+            two = len(distinct_labels(y, labels)) <= 2
+            oriented = orient_scores(scores, score_label=self.model().score_label, positive=positive) if two else None
+            return is_positive(y, positive), is_positive(labels, positive), oriented, why
+
+        value: tuple[Any, Any, Any | None, str] = self._once("binary_predictions", make)
+        return value
+
+    def binarise(self, labels: Any, scores: Any | None, score_label: Any) -> tuple[Any, Any | None]:
+        """Another model's (labels, scores) on the split, as `predictions` gives the candidate's."""
+        if not self._binary():
+            return labels, scores
+        positive = self.positive()
+        return is_positive(labels, positive), orient_scores(scores, score_label=score_label, positive=positive)
+
+    def _binary(self) -> bool:
+        """Whether the split is a two-class problem whose positive class is known (what `predictions` binarises)."""
+        y, labels, _scores, _why = self.raw_predictions()
+        if len(distinct_labels(y, labels)) > 2:
+            return False
+        try:
+            self.positive()
+        except _Missing:
+            if self.positive_label is not None:
+                raise  # a configured positive class that is not a label is an error, not a guess
+            return False
+        return True
+
+    def predictions(self) -> tuple[Any, Any, Any | None, str]:
+        """(true labels, predicted labels, scores or None, why no scores): 0/1 against the positive class
+        for a two-class split (so precision, recall, F1 and AUC are the positive class's), else as given."""
+        return self.binary_predictions() if self._binary() else self.raw_predictions()
 
     def computed(self) -> tuple[dict[str, float], dict[str, str]]:
         def make() -> tuple[dict[str, float], dict[str, str]]:
@@ -373,9 +443,9 @@ def _champion_predictions(ev: _Evaluation, baseline: Baseline) -> tuple[Any, Any
         with tempfile.TemporaryDirectory(prefix="mlci-champion-") as tmp:
             try:
                 champion = load_model(download_version(ev.config, *baseline.model, Path(tmp)))
-                found: tuple[Any, Any | None, str] = champion.labels_and_scores(
-                    champion.features(ev.split(), ev.label())
-                )
+                labels, scores, why = champion.labels_and_scores(champion.features(ev.split(), ev.label()))
+                labels, scores = ev.binarise(labels, scores, champion.score_label)
+                found: tuple[Any, Any | None, str] = (labels, scores, why)
             except Exception as exc:
                 raise _Missing(f"the {baseline.label} model could not be evaluated: {exc}") from exc
         return found
@@ -584,7 +654,10 @@ def _size(ev: _Evaluation, max_mb: float) -> GateResult:
     if model_dir is None or not model_dir.exists():
         why = ev.target.model_why if model_dir is None else f"no model at {ev.target.relative(model_dir)}"
         return GateResult("size", check, False, None, max_mb, why)
-    size_mb = artifact_size_bytes(model_dir) / BYTES_PER_MB
+    try:
+        size_mb = artifact_size_bytes(model_dir) / BYTES_PER_MB
+    except ModelUnavailable as exc:
+        return GateResult("size", check, False, None, max_mb, str(exc))
     ok = size_mb <= max_mb
     reason = f"{ev.target.relative(model_dir)} is {size_mb:.3f} MB {'<=' if ok else '>'} {max_mb:g} MB"
     return GateResult("size", check, ok, size_mb, max_mb, reason)
@@ -596,11 +669,18 @@ def _fairness_one(ev: _Evaluation, gate: FairnessGate, attribute: str) -> GateRe
         frame = ev.split()
         if attribute not in frame.columns:
             raise _Missing(f"missing: no column {attribute!r} in {ev.split_name()}")
-        y, labels, scores, _why = ev.predictions()
+        # A metric that counts a positive class needs to know which one it is (never `label == 1`
+        # for labels that are names); accuracy compares labels as they are.
+        needs_positive = canonical(gate.metric) not in ("accuracy", "balanced_accuracy")
+        predictions = ev.binary_predictions() if needs_positive else ev.predictions()
     except _Missing as exc:
         return GateResult("fairness", check, False, None, gate.max_disparity, str(exc))
+    y, labels, scores, _why = predictions
     figures = group_figures(frame[attribute].to_numpy(), gate.metric, y, labels, scores)
     details = tuple(f"{attribute}={f.group}: {gate.metric} {_fmt(f.value)} ({f.rows} rows)" for f in figures)
+    unfit = _unfit_groups(ev, gate, attribute, figures)
+    if unfit:
+        return GateResult("fairness", check, False, None, gate.max_disparity, unfit, details)
     undefined = [f for f in figures if math.isnan(f.value)]
     if undefined:
         names = ", ".join(f"{f.group} ({f.rows} rows)" for f in undefined)
@@ -622,14 +702,37 @@ def _fairness_one(ev: _Evaluation, gate: FairnessGate, attribute: str) -> GateRe
         f"({high.group}): disparity {_fmt(disparity)} {'<=' if ok else '>'} {_fmt(gate.max_disparity)}"
     )
     result = GateResult("fairness", check, ok, disparity, gate.max_disparity, reason, details)
-    return _fairness_interval(ev, gate, attribute, [f.group for f in figures], result)
+    return _fairness_interval(ev, gate, attribute, [f.group for f in figures], result, predictions)
+
+
+def _unfit_groups(ev: _Evaluation, gate: FairnessGate, attribute: str, figures: list[GroupFigure]) -> str:
+    """Why the groups cannot be compared (fewer than two, or one too small to judge); "" when they can."""
+    if len(figures) < 2:
+        only = f" (only {figures[0].group!r}, {figures[0].rows} rows)" if figures else ""
+        return (
+            f"{attribute} has {len(figures)} group(s) in {ev.split_name()}{only}: "
+            f"a disparity needs at least two groups, fails closed"
+        )
+    small = [f for f in figures if f.rows < gate.min_group_size]
+    if small:
+        names = ", ".join(f"{f.group!r} ({f.rows} rows)" for f in small)
+        return (
+            f"{attribute} group(s) {names} in {ev.split_name()} have fewer rows than min_group_size "
+            f"{gate.min_group_size}: too few to judge, fails closed"
+        )
+    return ""
 
 
 def _fairness_interval(
-    ev: _Evaluation, gate: FairnessGate, attribute: str, groups: list[str], result: GateResult
+    ev: _Evaluation,
+    gate: FairnessGate,
+    attribute: str,
+    groups: list[str],
+    result: GateResult,
+    predictions: tuple[Any, Any, Any | None, str],
 ) -> GateResult:
     """`result` with the interval of the disparity (and of each group's metric), the groups resampled together."""
-    y, labels, scores, _why = ev.predictions()
+    y, labels, scores, _why = predictions
     boot = ev.bootstrap()
     per_group = group_samples(boot, ev.split()[attribute].to_numpy(), gate.metric, y, labels, scores)
     kept = {g: per_group.get(g) for g in groups}
@@ -713,7 +816,7 @@ def _behavioral_interval(passed: list[bool], result: GateResult) -> GateResult:
 
 def _confusion(ev: _Evaluation) -> Confusion | None:
     try:
-        y, labels, _scores, _why = ev.predictions()
+        y, labels, _scores, _why = ev.raw_predictions()  # the labels as people name them
     except _Missing:
         return None
     from sklearn.metrics import confusion_matrix
@@ -740,7 +843,9 @@ def run_gates(
         )
     progress = emit_progress or (lambda _line: None)
     target = find_eval_target(config.root, spec.evaluation, model_path=model_path)
-    ev = _Evaluation(config, target, progress)
+    # A model named on the command line is judged on figures computed for it: the project's metrics
+    # files describe the model the pipeline built, not this one.
+    ev = _Evaluation(config, target, progress, use_recorded=model_path is None)
 
     def wanted(family: str) -> bool:
         return families is None or family in families

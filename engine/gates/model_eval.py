@@ -79,8 +79,24 @@ class LoadedModel:
         array = np.asarray(out)
         return array.reshape(-1) if array.ndim > 1 and array.shape[1] == 1 else array
 
+    @property
+    def classes(self) -> list[Any] | None:
+        """The classes the model predicts, in its own order (scikit-learn's `classes_`); None when it does not say."""
+        for source in (self.sklearn, _unwrapped(self.pyfunc)):
+            found = getattr(source, "classes_", None)
+            if found is not None:
+                return list(found)
+        return None
+
+    @property
+    def score_label(self) -> Any:
+        """The class whose probability `labels_and_scores` gives: the second of `classes` (as scikit-learn's
+        `predict_proba[:, 1]`), or 1 (predictions that are probabilities, thresholded to 0/1)."""
+        classes = self.classes
+        return classes[1] if classes is not None and len(classes) == 2 else 1
+
     def labels_and_scores(self, frame: Any) -> tuple[Any, Any | None, str]:
-        """(predicted labels, positive-class scores or None, why there are no scores)."""
+        """(predicted labels, scores of `score_label` or None, why there are no scores)."""
         import numpy as np
 
         raw = self.predict(frame)
@@ -297,13 +313,30 @@ def measure_latency(
 
 
 def artifact_size_bytes(path: Path) -> int:
-    """Bytes of the model artifact: every file under the directory (links followed, as they ship)."""
+    """Bytes of the model artifact as it ships: every file under the directory, links followed.
+
+    A model whose weights are links (into the DVC cache, or a linked folder of them) ships
+    what the links point to, so that is what counts; a folder reached twice through links
+    counts once. A dangling link raises ModelUnavailable: what it stood for cannot be weighed.
+    """
     if path.is_file():
         return path.stat().st_size
     total = 0
-    for folder, _dirs, files in os.walk(path):
-        for name in files:
-            total += (Path(folder) / name).stat().st_size
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(path, followlinks=True):
+        here = Path(folder).stat()
+        if (here.st_dev, here.st_ino) in seen:
+            dirs[:] = []  # a link back up the tree (or a folder linked twice): counted already
+            continue
+        seen.add((here.st_dev, here.st_ino))
+        for name in files:  # a dangling link is listed here: it is not a folder
+            entry = Path(folder) / name
+            try:
+                total += entry.stat().st_size
+            except OSError as exc:
+                raise ModelUnavailable(
+                    f"{entry} is a broken link: the model cannot be weighed ({exc.strerror})"
+                ) from exc
     return total
 
 
