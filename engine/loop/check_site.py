@@ -139,13 +139,15 @@ def check_site(config: Config, sha: str, *, in_place: bool) -> Iterator[CheckSit
             site_config = load_config(path)
         except MlciError as exc:  # name the file as the project has it, not by the worktree's temporary path
             raise MlciError(f"{sha[:8]}: {str(exc).replace(f'{path}/', '')}") from None
-        # Runs go to the project's store, whatever the commit's config says about a relative path, and
+        # Runs go to the project's store (or none, as the project has it), whatever the commit's config says, and
         # the tiers run in the project's interpreter (a `.venv` at the root is not in the worktree).
         from mlci.engine.run.interpreter import project_interpreter
 
         site_config = dataclasses.replace(
             site_config,
-            mlflow=dataclasses.replace(site_config.mlflow, tracking_uri=config.mlflow.tracking_uri),
+            mlflow=dataclasses.replace(
+                site_config.mlflow, tracking_uri=config.mlflow.tracking_uri, used=config.mlflow.used
+            ),
             python=str(project_interpreter(config).path),
         )
         yield CheckSite(site_config, False, f"in a temporary worktree ({refusal})")

@@ -35,11 +35,14 @@ _Mark = tuple[int, int]
 
 
 def dvclive_dirs(root: Path) -> list[Path]:
-    """DVCLive folders of the project: `dvclive/`, and any `*/dvclive/` or `*/*/` holding DVCLive's layout."""
+    """DVCLive folders of the project, two levels deep at most: `dvclive/`, and any folder with DVCLive's layout.
+
+    DVC's example-get-started logs into `results/train` and `results/evaluate`, others into `eval/`.
+    """
     found: list[Path] = []
-    candidates = [root / DEFAULT_DIR, *sorted(root.glob(f"*/{DEFAULT_DIR}")), *sorted(root.glob("*/*"))]
+    candidates = [root / DEFAULT_DIR, *sorted(root.glob("*")), *sorted(root.glob("*/*"))]
     for path in candidates:
-        if path in found or not path.is_dir():
+        if path in found or not path.is_dir() or any(p.startswith(".") for p in path.relative_to(root).parts):
             continue
         if path.name == DEFAULT_DIR or ((path / "metrics.json").is_file() and (path / "plots" / "metrics").is_dir()):
             found.append(path)
@@ -129,7 +132,9 @@ class DvcLiveFollower:
                 continue
             text = path.read_text(encoding="utf-8")
             points = (
-                self._json_points(text, tsv_keys) if path.suffix == ".json" else self._tsv_points(folder, path, text)
+                self._json_points(folder, text, tsv_keys)
+                if path.suffix == ".json"
+                else self._tsv_points(folder, path, text)
             )
             if points is None:
                 continue  # half-written: read again next time
@@ -142,9 +147,10 @@ class DvcLiveFollower:
                 emitted += 1
         return emitted
 
-    @staticmethod
-    def _key(folder: Path, path: Path) -> str:
-        return path.relative_to(folder / "plots" / "metrics").with_suffix("").as_posix()
+    def _key(self, folder: Path, path: Path) -> str:
+        """The metric's DVCLive name (`train/loss`), under its folder's name when several folders are followed."""
+        key = path.relative_to(folder / "plots" / "metrics").with_suffix("").as_posix()
+        return f"{folder.name}/{key}" if len(self.dirs) > 1 else key
 
     def _tsv_points(self, folder: Path, path: Path, text: str) -> list[tuple[str, int, float]] | None:
         if not text.endswith("\n"):
@@ -160,8 +166,7 @@ class DvcLiveFollower:
             points.append((key, int(step) if step is not None else index, value))
         return points
 
-    @staticmethod
-    def _json_points(text: str, tsv_keys: set[str]) -> list[tuple[str, int, float]] | None:
+    def _json_points(self, folder: Path, text: str, tsv_keys: set[str]) -> list[tuple[str, int, float]] | None:
         """metrics.json's values at its `step`, for metrics that have no TSV of their own (a summary-only metric)."""
         try:
             data = json.loads(text)
@@ -169,13 +174,23 @@ class DvcLiveFollower:
             return None
         if not isinstance(data, dict):
             return []
-        step = data.get("step", 0)
+        step = data.pop("step", 0)
         step = int(step) if isinstance(step, int | float) and not isinstance(step, bool) else 0
-        return [
-            (key, step, float(value))
-            for key, value in data.items()
-            if key not in ("step", *tsv_keys)
-            and isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-        ]
+        prefix = f"{folder.name}/" if len(self.dirs) > 1 else ""
+        points = []
+        for name, value in _flatten(data).items():
+            key = f"{prefix}{name}"
+            if key not in tsv_keys:
+                points.append((key, step, value))
+        return points
+
+
+def _flatten(data: dict[str, object], prefix: str = "") -> dict[str, float]:
+    """Nested names as DVCLive spells them in its plots folder (`train/loss`); finite numbers only."""
+    out: dict[str, float] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}/"))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            out[f"{prefix}{key}"] = float(value)
+    return out

@@ -15,7 +15,7 @@ import pytest
 from mlci.engine.config.loader import load_config
 from mlci.engine.events import DVCLIVE_RUN_PREFIX, DvcMetrics, MetricPoint, Tier, TierFinished, Verdict
 from mlci.engine.loop.session import Session
-from mlci.engine.telemetry.dvclive_follower import DvcLiveFollower
+from mlci.engine.telemetry.dvclive_follower import DvcLiveFollower, dvclive_dirs
 
 from tests.loop_projects import EventLog, is_finished
 from tests.unprepared_projects import build_unprepared_project, mlci_env, porcelain, set_quality
@@ -88,3 +88,21 @@ def test_the_previous_runs_files_are_not_taken_for_the_new_run(project: Path) ->
     assert follower.poll_once() == 1
     assert [(e.step, e.value) for e in log.snapshot() if isinstance(e, MetricPoint)] == [(0, 0.9), (1, 0.7), (2, 0.6)]
     assert os.environ.get("MLFLOW_TRACKING_URI") is None
+
+
+def test_dvclive_folders_anywhere_two_levels_deep_are_followed_each_under_its_name(tmp_path: Path) -> None:
+    # DVC's example-get-started logs into results/train and results/evaluate.
+    for folder in ("results/train", "eval"):
+        plots = tmp_path / folder / "plots" / "metrics" / "train"
+        plots.mkdir(parents=True)
+        (tmp_path / folder / "metrics.json").write_text('{"step": 0}')
+    (tmp_path / ".git" / "x" / "plots" / "metrics").mkdir(parents=True)
+    dirs = dvclive_dirs(tmp_path)
+    assert [d.relative_to(tmp_path).as_posix() for d in dirs] == ["eval", "results/train"]
+    log = EventLog()
+    follower = DvcLiveFollower(dirs, "r", log)
+    (tmp_path / "results/train/plots/metrics/train/loss.tsv").write_text("timestamp\tstep\tloss\n1\t0\t0.5\n")
+    (tmp_path / "eval/metrics.json").write_text('{"step": 3, "test": {"auc": 0.9}}')  # a summary-only metric
+    assert follower.poll_once() == 2
+    got = {(e.key, e.step, e.value) for e in log.snapshot() if isinstance(e, MetricPoint)}
+    assert got == {("train/train/loss", 0, 0.5), ("eval/test/auc", 3, 0.9)}
