@@ -45,31 +45,34 @@ def with_token(env: Mapping[str, str], token: str) -> dict[str, str]:
     return out
 
 
-def _tokens(pid: str) -> tuple[str, ...]:
+def _read(path: str) -> bytes | None:
     try:
-        environ = (_PROC / pid / "environ").read_bytes()
+        with open(path, "rb") as stream:
+            return stream.read()
     except OSError:  # gone, or another user's process: not ours to kill either way
+        return None
+
+
+_PREFIX = f"{RUN_TOKEN_ENV}=".encode()
+
+
+def _tokens(pid: str) -> tuple[str, ...]:
+    environ = _read(f"/proc/{pid}/environ")
+    if not environ or _PREFIX not in environ:  # most processes: one substring search, no split
         return ()
-    prefix = f"{RUN_TOKEN_ENV}=".encode()
     for entry in environ.split(b"\0"):
-        if entry.startswith(prefix):
-            return tuple(entry[len(prefix) :].decode("ascii", errors="replace").split(":"))
+        if entry.startswith(_PREFIX):
+            return tuple(entry[len(_PREFIX) :].decode("ascii", errors="replace").split(":"))
     return ()
 
 
 def _parent_and_state(pid: str) -> tuple[int, str] | None:
-    try:
-        status = (_PROC / pid / "status").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
         return None
-    state, ppid = "", -1
-    for line in status.splitlines():
-        if line.startswith("State:"):
-            state = line.split()[1] if len(line.split()) > 1 else ""
-        elif line.startswith("PPid:"):
-            ppid = int(line.split()[1])
-            break
-    return ppid, state
+    # "pid (comm) state ppid ...": the command may hold spaces and parentheses, so split after the last ")".
+    fields = stat.rsplit(b")", 1)[-1].split()
+    return (int(fields[1]), fields[0].decode()) if len(fields) > 1 else None
 
 
 def marked_processes(token: str, *, roots: Iterable[int] = ()) -> set[int]:
