@@ -24,6 +24,7 @@ from mlci.engine.events import (
     MetricPoint,
     Notice,
     ReferenceRun,
+    Tier,
     TierStarted,
 )
 from rich.console import Group
@@ -154,6 +155,8 @@ class MetricsPanel(Vertical):
             self.add_point(event)
         elif isinstance(event, TierStarted) and event.mlflow_run_id:
             self.begin_run(event.mlflow_run_id)
+        elif isinstance(event, TierStarted) and event.tier is Tier.MODEL:
+            self.begin_run("")  # no MLflow run: DVCLive's points of this run start afresh, not after the last run's
         elif isinstance(event, Notice) and event.source == NOTICE_SOURCE:
             self.show_notice(event)
         elif isinstance(event, GateReport):
