@@ -330,3 +330,53 @@ def test_the_model_tier_logs_figures_and_intervals_beside_the_training_metrics(p
     assert "p99_ms" not in logged  # latency has no rows to resample, and is the model tier's own figure elsewhere
     notice = log_gate_figures_to_run(config, report, "0" * 32)
     assert notice is not None and notice.level == "warning" and "could not log the gate figures" in notice.text
+
+
+def test_mlci_gates_text_gives_each_interval_or_why_there_is_none() -> None:
+    from mlci.engine.cli.commands.gates_cmd import format_report
+
+    report = GateReport(
+        (
+            GateResult(
+                "performance",
+                "accuracy >= 0.9150",
+                True,
+                0.919,
+                0.915,
+                "accuracy 0.9190 >= 0.9150 (metrics.json)",
+                metric="accuracy",
+                interval_low=0.9105,
+                interval_high=0.9275,
+                confidence=0.95,
+                borderline=True,
+            ),
+            GateResult(
+                "regression",
+                "accuracy drop vs baseline <= 0.0100",
+                True,
+                0.919,
+                0.909,
+                "within",
+                metric="accuracy",
+                baseline=0.919,
+                interval_low=0.919,
+                interval_high=0.919,
+                confidence=0.95,
+            ),
+            GateResult(
+                "performance",
+                "f1_score >= 0.8400",
+                True,
+                0.8757,
+                0.84,
+                "f1_score 0.8757 >= 0.8400 (metrics.json)",
+                metric="f1_score",
+                interval_note="no rows to resample: f1_score 0.8757 is read from metrics.json",
+            ),
+        )
+    )
+    lines = [line.strip() for line in format_report(report)]
+    assert lines[2] == "BORDERLINE: 95% interval [0.9105, 0.9275]"
+    assert lines[4] == "95% interval [0.9190, 0.9190] (paired: candidate - baseline [+0.0000, +0.0000])"
+    assert lines[6] == "no rows to resample: f1_score 0.8757 is read from metrics.json"
+    assert lines[-1] == "3 of 3 gates pass; 1 borderline (the value passes, its interval crosses the threshold)"

@@ -45,6 +45,8 @@ def format_report(report: Any) -> list[str]:
         lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.gate:<11} {r.check:<{width}}  {r.reason}")
         if r.interval_low is not None and r.interval_high is not None and r.confidence is not None:
             lines.append(f"{'':<6}{'':<11} {'':<{width}}  {_interval_line(r)}")
+        elif r.interval_note:  # why this figure has no interval ("no rows to resample: ... metrics.json")
+            lines.append(f"{'':<6}{'':<11} {'':<{width}}  {r.interval_note}")
     failed = sum(not r.passed for r in report.results)
     borderline = sum(r.borderline for r in report.results)
     lines.append(
