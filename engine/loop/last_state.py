@@ -162,11 +162,23 @@ def _curves(config: Config, training_run: str, emit: Emit) -> None:
         MetricFollower(uri, champion, emit).poll_once()
 
 
+def _dvclive_curves(config: Config, emit: Emit) -> None:
+    """The curves DVCLive's files hold from the last run, when DVC does not know them as plots."""
+    from mlci.engine.events import DVCLIVE_RUN_PREFIX
+    from mlci.engine.telemetry.dvclive_follower import DvcLiveFollower, dvclive_dirs
+
+    dirs = dvclive_dirs(config.root)
+    if dirs:
+        run_id = f"{DVCLIVE_RUN_PREFIX}{dirs[0].relative_to(config.root).as_posix()}"
+        DvcLiveFollower(dirs, run_id, emit, include_existing=True).poll_once()
+
+
 def last_known_state(config: Config, emit: Emit) -> None:
     """Emit what earlier sessions left: LastVerdict per tier, LastGateReport, the curves.
 
     A project that does not use MLflow has no curves in a store: its DVC metrics (against the
-    main branch) and DVC's line plots come instead, as one DvcMetrics.
+    main branch) and DVC's line plots come instead, as one DvcMetrics, and the curves DVCLive's
+    files hold when DVC has no plots.
 
     Never raises for a missing, older or locked history or an unreachable store: what
     cannot be read is left out, with a notice when it is worth knowing.
@@ -185,6 +197,8 @@ def last_known_state(config: Config, emit: Emit) -> None:
         shown = read_dvc_metrics_event(config.root, config.git.main_branch)
         if shown.values or shown.plots:
             emit(shown)
+        if not shown.plots:
+            _dvclive_curves(config, emit)
         return
     if Tier.MODEL not in config.tiers or not _store_in_use(config):
         return

@@ -61,8 +61,15 @@ class DvcLiveFollower:
     """Polls DVCLive folders and emits new points as MetricPoints of `run_id`; `start()` it, `stop()` it."""
 
     def __init__(
-        self, dirs: list[Path], run_id: str, emit: Callable[[Event], None], *, interval_s: float = 0.5
+        self,
+        dirs: list[Path],
+        run_id: str,
+        emit: Callable[[Event], None],
+        *,
+        interval_s: float = 0.5,
+        include_existing: bool = False,
     ) -> None:
+        """`include_existing`: read what the files hold now too (the last run's curves, when mlci opens)."""
         self.dirs = dirs
         self.run_id = run_id
         self.interval_s = interval_s
@@ -72,7 +79,7 @@ class DvcLiveFollower:
         self._marks: dict[Path, _Mark] = {}
         self._emitted: dict[str, dict[int, float]] = {}
         """Metric key -> step -> value already emitted."""
-        self._baseline = {path: mark for path, mark in self._scan().items()}
+        self._baseline = {} if include_existing else dict(self._scan())
         """Files as the previous run left them: skipped until they change."""
 
     def start(self) -> None:

@@ -96,3 +96,15 @@ def test_mlci_report_shows_the_dvc_metrics_against_main_and_dvc_plots_without_a_
     assert (project / ".mlci" / "report" / "report_assets" / "dvc_plots.png").stat().st_size > 0
     assert porcelain(project) == before  # the report lives under .mlci/, which git ignores
     assert not (project / "mlflow.db").exists()
+
+
+def test_dvclives_last_curves_come_at_open_when_dvc_has_no_plots_of_them(project: Path) -> None:
+    dvc_yaml = project / "dvc.yaml"
+    dvc_yaml.write_text(dvc_yaml.read_text().split("    plots:\n")[0])  # DVCLive logs; dvc.yaml names no plots
+    log = EventLog()
+    last_known_state(load_config(project), log)
+    (shown,) = [e for e in log.snapshot() if isinstance(e, DvcMetrics)]
+    assert shown.plots == ()
+    points = [e for e in log.snapshot() if isinstance(e, MetricPoint)]
+    assert {p.mlflow_run_id for p in points} == {"dvclive:dvclive"}
+    assert sorted(p.step for p in points if p.key == "accuracy") == [0, 1, 2, 3, 4, 5]
