@@ -92,3 +92,25 @@ def test_bad_config_or_a_missing_tier_runs_nothing(tmp_path: Path) -> None:
         assert "mlci.yaml:3" in bad.stderr and "timeout must be a number" in bad.stderr
         assert "Traceback" not in bad.stderr
     assert not (root / ".mlci").exists()
+
+
+def test_mlci_check_checks_a_commit_in_place_or_apart(tmp_path: Path) -> None:
+    from tests.loop_projects import git
+
+    root = two_tier_project(tmp_path / "p", "def test_u():\n    pass\n")
+    green = git(root, "rev-parse", "HEAD").strip()
+    (root / "tests" / "unit" / "test_u.py").write_text("def test_u():\n    assert False\n")
+    git(root, "commit", "-qam", "break it")
+
+    red_head = mlci("check", cwd=root)
+    assert red_head.returncode == 1
+    assert "in place: the working tree is exactly" in red_head.stdout
+
+    older = mlci("check", "--commit", green[:10], cwd=root)
+    assert older.returncode == 0, older.stdout + older.stderr
+    assert f"checking {green[:8]} in a temporary worktree (HEAD is " in older.stdout
+    assert git(root, "worktree", "list").count("\n") == 1  # the worktree is gone again
+
+    unknown = mlci("check", "--commit", "no-such-branch", cwd=root)
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == f"mlci check: 'no-such-branch' names no commit in {root}"
