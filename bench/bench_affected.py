@@ -1,6 +1,6 @@
 """Benchmark: the code tier's first verdict (the affected tests) against its full verdict, on the sample project.
 
-    python bench/bench_affected.py [--edits 3] [--runner warm,cold]
+    python bench/bench_affected.py [--edits 3] [--runner warm,cold,plain]
 
 A copy of `sample_project/` (real torch, sklearn and pandas imports; 36 unit tests) in a git
 repository of its own. The code tier runs once to give pytest-testmon its data, then, for
@@ -10,6 +10,9 @@ each runner, the same edits are made one at a time and the tier is run after eac
 * code:  one function of `src/credit/features.py` (`engineer`) is changed (behaviour kept);
 * data:  `params.yaml` is changed (a comment): only the tests that read it are affected;
 * red:   `engineer` is broken: the affected tests fail, the rest is not run.
+
+The `plain` runner is cold with affected tests first turned off (`-p no:pytest-testmon`):
+the full verdict without testmon's per-test coverage, to see what that costs.
 
 Printed: the number of affected tests, and the medians of the time from the tier's start to
 the first verdict (`AffectedVerdict`) and to the tier's verdict (`TierFinished`). Figures
@@ -91,7 +94,7 @@ def restore(root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edits", type=int, default=3)
-    parser.add_argument("--runner", default="warm,cold", help="comma-separated: warm, cold")
+    parser.add_argument("--runner", default="warm,cold,plain", help="comma-separated: warm, cold, plain")
     args = parser.parse_args()
     scenarios: dict[str, Callable[[Path, int], None]] = {"code": edit_code, "data": edit_data, "red": break_code}
     results: dict[tuple[str, str], Figures] = {}
@@ -100,6 +103,11 @@ def main() -> None:
         run_id = 0
         for runner in args.runner.split(","):
             warm = runner == "warm"
+            config = root / "mlci.yaml"
+            text = (SAMPLE / "mlci.yaml").read_text()
+            if runner == "plain":
+                text = text.replace("  code:\n", "  code:\n    pytest_args: ['-p', 'no:pytest-testmon']\n")
+            config.write_text(text)
             run_id += 1
             first, finished = run_tier(root, run_id, warm=warm)  # testmon's data (first run), the server warm
             print(f"{runner}: first run {finished.verdict.value} in {finished.duration_s:.2f} s", file=sys.stderr)
