@@ -29,6 +29,10 @@ SIZE_HEADROOM = 1.5
 """The size gate allows the model to grow by half before it fails."""
 NOT_METRICS = frozenset({"step", "epoch", "epochs", "iteration", "timestamp", "time", "duration"})
 """Keys that metrics files (DVCLive's `step`) record beside the metrics, and that no gate should bound."""
+_NOT_METRIC_SUFFIXES = ("_seconds", "_time", "_ms", "_s", "_count", "_rows", "_size")
+_NOT_METRIC_PREFIXES = ("n_", "num_")
+"""Timings and counts: they vary with the machine and the data, not with how good the model is."""
+_LOWER_IS_BETTER_WORDS = ("loss", "error", "disparity", "latency")
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_./\-]*$")
 
@@ -66,7 +70,8 @@ def _bound(metric: CurrentMetric, tolerance: float) -> tuple[str, float, str]:
     """("min" or "max", the bound, how it was computed) for one metric."""
     margin = tolerance * max(1.0, abs(metric.value))
     how = f"{tolerance:g}" if abs(metric.value) <= 1.0 else f"{tolerance:.0%} of it"
-    if higher_is_better(metric.name):
+    leaf = metric.name.rsplit(".", 1)[-1].lower()
+    if higher_is_better(leaf) and not any(word in leaf for word in _LOWER_IS_BETTER_WORDS):
         bound = metric.value - margin
         if canonical(metric.name) in UNIT_INTERVAL_METRICS:
             bound = max(bound, 0.0)
@@ -75,13 +80,22 @@ def _bound(metric: CurrentMetric, tolerance: float) -> tuple[str, float, str]:
     return "max", _round(bound), f"today {metric.value:.4g} ({metric.source}) plus {how}: lower is better"
 
 
+def _is_metric(name: str) -> bool:
+    leaf = name.rsplit(".", 1)[-1].lower()
+    return not (leaf in NOT_METRICS or leaf.endswith(_NOT_METRIC_SUFFIXES) or leaf.startswith(_NOT_METRIC_PREFIXES))
+
+
 def gateable(metrics: Sequence[CurrentMetric]) -> list[CurrentMetric]:
-    """The metrics a gate can bound: finite, not a step counter, the first file's value for a repeated name."""
+    """The metrics a gate can bound: finite, not a step counter, a timing or a count; the first file's for a name.
+
+    A file's top-level metrics, when it has any: its nested ones (per-group figures) are details of those.
+    """
+    top_level = {m.source for m in metrics if "." not in m.name and _is_metric(m.name)}
     seen: set[str] = set()
     out = []
     for metric in metrics:
-        leaf = metric.name.rsplit(".", 1)[-1].lower()
-        if leaf in NOT_METRICS or not math.isfinite(metric.value) or metric.name in seen:
+        nested_detail = "." in metric.name and metric.source in top_level
+        if nested_detail or not _is_metric(metric.name) or not math.isfinite(metric.value) or metric.name in seen:
             continue
         seen.add(metric.name)
         out.append(metric)

@@ -92,12 +92,21 @@ def test_the_rendered_file_bounds_each_metric_on_its_scale(tmp_path: Path) -> No
         CurrentMetric("mse", 300.0, "m.json"),
         CurrentMetric("eval.f1", 0.8, "eval/m.json"),
         CurrentMetric("accuracy", 0.5, "other.json"),  # the first file's value counts, as in the gates
+        CurrentMetric("train_seconds", 12.5, "m.json"),  # timings and counts are no quality
+        CurrentMetric("n_rows", 400.0, "m.json"),
+        CurrentMetric("fairness.gender.accuracy", 0.7, "m.json"),  # a detail of a file with top-level metrics
+        CurrentMetric("accuracy_disparity", 0.03, "m.json"),  # lower is better
     ]
     text = render_gate_file(metrics, ModelFile("models/model", 2_000_000, "an MLflow model", named=False))
     path = tmp_path / "model_gates.yaml"
     path.write_text(text)
     spec = load_gate_spec(path)
     bounds = {t.metric: (t.min, t.max) for t in spec.performance}
-    assert bounds == {"accuracy": (0.0, None), "mse": (None, 306.0), "eval.f1": (0.78, None)}
+    assert bounds == {
+        "accuracy": (0.0, None),
+        "mse": (None, 306.0),
+        "accuracy_disparity": (None, 0.05),
+        "eval.f1": (0.78, None),
+    }
     assert spec.size is not None and spec.size.max_mb == 3.0
     assert spec.evaluation is None or spec.evaluation.model is None  # an MLflow model is found without naming it
