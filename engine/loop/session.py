@@ -370,7 +370,8 @@ class Session:
             self.emit(PushProgress(stage="done", message=f"internal error: {type(exc).__name__}: {exc}", ok=False))
             return
         finally:
-            self._refresh_git_state()
+            if not self._ci_stop.is_set():  # stopping: nobody is left to show it
+                self._refresh_git_state()
         if outcome.pushed and follow_ci and not self._ci_stop.is_set():
             from mlci.engine.ci.follow import follow_after_push
 
