@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mlci-installed
 DEMO_DIR ?=
 
-.PHONY: install demo test lint bench clean system-deps ci-linters
+.PHONY: install demo talk test lint bench clean system-deps ci-linters
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ system-deps:
 
 demo: install
 	$(VENV)/bin/mlci demo $(DEMO_DIR) --open
+
+# The talk that plays itself: the dashboard on a fresh sandbox, telling the loop's story.
+talk: install
+	$(VENV)/bin/mlci demo $(DEMO_DIR) --scenario
 
 # mypy and lint-imports resolve `mlci.*` through the committed links in .typecheck/
 # (see [tool.mypy] in pyproject.toml).

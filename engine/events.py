@@ -43,6 +43,7 @@ __all__ = [
     "PushPlan",
     "PushProgress",
     "ReferenceRun",
+    "ScenarioCaption",
     "TestOutcome",
     "TestResult",
     "Tier",
@@ -531,6 +532,22 @@ class CiStatus:
 
 
 @dataclass(frozen=True)
+class ScenarioCaption:
+    """The talk that plays itself (`mlci demo --scenario`): the step on screen, and its verdict once given."""
+
+    step: int
+    """1-based; 0 before the first step."""
+    total: int
+    text: str
+    answer: str = ""
+    """The dashboard's verdict in words ("red: tests/unit/test_features.py::test_x"); "" while it is awaited."""
+    ok: bool = True
+    """Whether the answer is the one the story expects."""
+    paused: bool = False
+    finished: bool = False
+
+
+@dataclass(frozen=True)
 class Notice:
     """Something the user should know that is not an error of a run (polling fallback, store down)."""
 
@@ -559,6 +576,7 @@ Event = (
     | GitState
     | PushProgress
     | CiStatus
+    | ScenarioCaption
     | Notice
 )
 """Every event the engine can emit."""
@@ -584,6 +602,7 @@ _EVENT_TYPES: Mapping[str, type[Any]] = {
         GitState,
         PushProgress,
         CiStatus,
+        ScenarioCaption,
         Notice,
     )
 }

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from mlci.engine.events import GitState, GpuSample, Notice, Tier
+from mlci.engine.events import GitState, GpuSample, Notice, ScenarioCaption, Tier
+from mlci.tui.components.caption_bar import CaptionBar
 from mlci.tui.components.ci_panel import CiPanel
 from mlci.tui.components.failures_panel import FailuresPanel
 from mlci.tui.components.gates_panel import GatesPanel
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from mlci.engine.config.loader import Config
+    from mlci.engine.demo.scenario import ScenarioPlayer
     from mlci.engine.events import Event
     from mlci.engine.loop.session import Session
     from textual.screen import Screen
@@ -115,13 +117,18 @@ class MlciApp(App[int]):
         Binding("P", "promote", "Promote", show=False),
         Binding("p", "push", "Push"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("space", "scenario_pause", "Pause the story", show=False),
+        Binding("n", "scenario_step", "Next step of the story", show=False),
         Binding("q", "quit", "Quit"),
         *(Binding(str(n), f"show_panel('{panel}')", title, show=False) for n, (panel, title) in enumerate(PANELS, 1)),
     ]
 
-    def __init__(self, config: Config, *, start_engine: bool = True) -> None:
+    def __init__(self, config: Config, *, start_engine: bool = True, scenario: bool = False) -> None:
         super().__init__()
         self.config = config
+        self.scenario = scenario
+        """Play the demo's story (`mlci demo --scenario`) once the session runs; space pauses, n steps."""
+        self.player: ScenarioPlayer | None = None
         self.project_name = config.root.name
         self.start_engine = start_engine
         """False in tests that feed events by hand: no session, no watcher, no GPU sampling."""
@@ -153,6 +160,8 @@ class MlciApp(App[int]):
                     with Vertical(id="hw"):
                         yield _panel(GpuPanel(id="gpu"))
                         yield _panel(CiPanel(id="ci"))
+        if self.scenario:
+            yield CaptionBar(id="caption")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -177,6 +186,9 @@ class MlciApp(App[int]):
 
     def post_engine_event(self, event: Event) -> None:
         """The session's and monitors' emit: any thread, cheap, never touches widgets."""
+        player = self.player
+        if player is not None:
+            player.observe(event)
         self.post_message(EngineEvent(event))
 
     @work(thread=True, exclusive=True, group="session")
@@ -189,14 +201,26 @@ class MlciApp(App[int]):
         session = Session(self.config, emit=emit, gpu=True, warm_runner=True)
         self.session = session
         session.start()
+        if self.scenario:
+            from mlci.engine.demo.scenario import ScenarioPlayer
+
+            # The story begins on a quiet loop: no run at start, the sandbox is green as built.
+            self.player = ScenarioPlayer(session, self.post_engine_event)
+            self.player.start()
+            return
         proofs.initial_run(session.request, self.post_engine_event)  # a verdict at once, unless proven green
 
     def on_unmount(self) -> None:
+        if self.player is not None:
+            self.player.stop()
         if self.session is not None:
             self.session.stop()
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
+        if isinstance(event, ScenarioCaption):
+            self.query_one(CaptionBar).caption = event
+            return
         if isinstance(event, GitState):
             self.query_one(GitHeader).state = event
             return
@@ -308,6 +332,14 @@ class MlciApp(App[int]):
                 f"key {binding.key_display or binding.key}",
                 lambda action=binding.action: self.run_action(action),
             )
+
+    def action_scenario_pause(self) -> None:
+        if self.player is not None:
+            self.player.toggle_pause()
+
+    def action_scenario_step(self) -> None:
+        if self.player is not None:
+            self.player.step()
 
     def action_cancel(self) -> None:
         if self.session is not None:

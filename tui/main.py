@@ -22,6 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--host", default=None, help="with --serve: the address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="with --serve: the port (default: 8000)")
+    parser.add_argument(
+        "--scenario", action="store_true", help="play the demo's story on a demo sandbox (see mlci demo --scenario)"
+    )
     args = parser.parse_args(argv)
     if (args.host is not None or args.port is not None) and not args.serve:
         parser.error("--host and --port go with --serve")
@@ -46,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from mlci.tui.app import MlciApp
 
-    result = MlciApp(config).run()
+    result = MlciApp(config, scenario=args.scenario).run()
     return result if isinstance(result, int) else 0
 
 

@@ -67,9 +67,7 @@ class _Step:
     failed: tuple[str, ...] = ()
 
 
-def tier_environment(
-    extra: Mapping[str, str] | None = None, interpreter: Interpreter | None = None
-) -> dict[str, str]:
+def tier_environment(extra: Mapping[str, str] | None = None, interpreter: Interpreter | None = None) -> dict[str, str]:
     """The environment of a tier's commands: ours, unbuffered output, and the interpreter's bin first on PATH
     (this one's, or the project's `interpreter`: a DVC stage's `python` is then the project's)."""
     env = tool_env(extra)
@@ -480,13 +478,24 @@ class TierRun:
         if tests:
             tests_env = {k: v for k, v in stage_env.items() if k != "MLFLOW_RUN_ID"}
             step = self._pytest(tests, self.tier_config.pytest_args, deadline, tests_env)
+            if step.verdict is Verdict.FAILED and not self._stop.is_set():
+                # Red model tests do not hide the gates: their figures say how far off the candidate is.
+                # It stays red, and is never registered.
+                gated = self._gates(step, deadline, register=False)
+                return (
+                    step
+                    if gated.verdict is Verdict.PASSED
+                    else _Step(
+                        Verdict.FAILED, "; ".join(r for r in (step.reason, gated.reason) if r), step.passed, step.failed
+                    )
+                )
             if step.verdict is not Verdict.PASSED:
                 return step
         if self._stop.is_set():
             return _Step(Verdict.CANCELLED, self._cancel_reason, step.passed, step.failed)
         return self._gates(step, deadline)
 
-    def _gates(self, step: _Step, deadline: float) -> _Step:
+    def _gates(self, step: _Step, deadline: float, *, register: bool = True) -> _Step:
         if self.config.gates is None:
             return step
         report = self._evaluate_gates(deadline)
@@ -497,7 +506,7 @@ class TierRun:
         if logged is not None:
             self._emit(logged)
         if report.passed:
-            notice = register_candidate(self.config, report, self._mlflow_run_id)
+            notice = register_candidate(self.config, report, self._mlflow_run_id) if register else None
             if notice is not None:
                 self._emit(notice)
             return step
