@@ -27,9 +27,11 @@ DEFAULT_TOLERANCE = 0.02
 """How much worse than today a metric may get before its gate fails."""
 SIZE_HEADROOM = 1.5
 """The size gate allows the model to grow by half before it fails."""
-NOT_METRICS = frozenset({"step", "epoch", "epochs", "iteration", "timestamp", "time", "duration"})
+NOT_METRICS = frozenset(
+    {"step", "epoch", "epochs", "iteration", "timestamp", "time", "duration", "rows", "count", "samples", "n", "seed"}
+)
 """Keys that metrics files (DVCLive's `step`) record beside the metrics, and that no gate should bound."""
-_NOT_METRIC_SUFFIXES = ("_seconds", "_time", "_ms", "_s", "_count", "_rows", "_size")
+_NOT_METRIC_SUFFIXES = ("_seconds", "_time", "_ms", "_s", "_count", "_rows", "_samples", "_size")
 _NOT_METRIC_PREFIXES = ("n_", "num_")
 """Timings and counts: they vary with the machine and the data, not with how good the model is."""
 _LOWER_IS_BETTER_WORDS = ("loss", "error", "disparity", "latency")

@@ -94,6 +94,7 @@ def test_the_rendered_file_bounds_each_metric_on_its_scale(tmp_path: Path) -> No
         CurrentMetric("accuracy", 0.5, "other.json"),  # the first file's value counts, as in the gates
         CurrentMetric("train_seconds", 12.5, "m.json"),  # timings and counts are no quality
         CurrentMetric("n_rows", 400.0, "m.json"),
+        CurrentMetric("rows", 4000.0, "m.json"),  # the sample project's metrics.json has it
         CurrentMetric("fairness.gender.accuracy", 0.7, "m.json"),  # a detail of a file with top-level metrics
         CurrentMetric("accuracy_disparity", 0.03, "m.json"),  # lower is better
     ]
