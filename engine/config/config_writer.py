@@ -28,7 +28,11 @@ def _value(value: Any) -> str:
 
 def _origin(origins: dict[str, Origin], key: str) -> str:
     origin = origins.get(key)
-    return f"  # {origin}" if origin is not None else ""
+    if origin is None:
+        return ""
+    if origin.kind == "written":  # its old line number means nothing in the file being written
+        return f"  # kept: written in {origin.where.rsplit(':', 1)[0]}"
+    return f"  # {origin}"
 
 
 def _tier_lines(config: Config) -> list[str]:
