@@ -8,6 +8,8 @@ a pass whose interval crosses the threshold is borderline.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.e2e.test_gates_e2e import WAIT_S, by_check, edit_yaml, gates_json, mlci, repro_quick
+from tests.tmux import Tmux
 
 pytestmark = pytest.mark.e2e
 
@@ -147,3 +150,30 @@ def test_the_report_and_the_mlflow_run_carry_the_intervals(
     assert metrics["accuracy_vs_baseline_ci_low"] == 0.0 == metrics["accuracy_vs_baseline_ci_high"]
     assert "accuracy_disparity_gender_ci_high" in metrics and "behavioral_pass_rate_ci_low" in metrics
     assert run.data.tags["mlci.intervals"] == "95% percentile bootstrap, 1000 resamples, seed 13"
+
+
+def test_the_dashboards_model_tier_shows_a_borderline_gate_and_logs_the_intervals_to_its_run(
+    sandbox: Path, tmux: Tmux
+) -> None:
+    measured = json.loads((sandbox / "metrics.json").read_text())["accuracy"]
+    edge = round(measured - 0.002, 4)
+    edit_yaml(sandbox / "model_gates.yaml", lambda g: g["performance"]["accuracy"].update(min=edge))
+    tmux.width = 200
+    tmux.start([str(Path(sys.executable).parent / "mlci-tui"), str(sandbox)], env={"NO_COLOR": "1"})
+    tmux.wait_for("watching", timeout=120)
+    tmux.send_keys("m")  # the model tier: stages up to date, its tests, then the gates
+    screen = tmux.wait_for("1 borderline", timeout=600)
+    row = next(line for line in screen.splitlines() if f"accuracy >= {edge:.4f}" in line)
+    assert "≈" in row  # the mark; the word "borderline" beside the interval may be cut by the column's width
+    low, high = (float(x) for x in re.findall(r"\[(0\.\d{4}), (0\.\d{4})\]", row)[0])
+    assert low < edge < high
+    tmux.send_keys("q")
+    tmux.wait_until_dead(timeout=60)
+    # The model tier's own MLflow run carries each figure beside its interval.
+    client = MlflowClient(tracking_uri=f"sqlite:///{sandbox / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("credit")
+    runs = client.search_runs([experiment.experiment_id], "tags.`mlci.tier` = 'model'")
+    assert len(runs) == 1
+    logged = runs[0].data.metrics
+    assert round(logged["accuracy_ci_low"], 4) == low and round(logged["accuracy_ci_high"], 4) == high
+    assert logged["accuracy_vs_baseline_ci_low"] == 0.0 == logged["accuracy_vs_baseline_ci_high"]
