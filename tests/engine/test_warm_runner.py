@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from mlci.engine.config.loader import Config, load_config
-from mlci.engine.events import Notice, TestOutcome, TestResult, Tier, TierFinished, Verdict
+from mlci.engine.events import Notice, OutputLines, TestOutcome, TestResult, Tier, TierFinished, Verdict
 from mlci.engine.run.tier_run import TierRun
 from mlci.engine.run.warm.client import server_statuses, stop_servers
 
@@ -98,6 +98,8 @@ def test_warm_and_cold_give_the_same_results_on_the_sample_project(sandbox: Path
         assert outcomes(warm_log) == outcomes(cold_log)
         assert (warm.passed, warm.failed) == (cold.passed, cold.failed)
         assert warm.failed >= 1 and warm.passed >= 3
+        output = [line for e in warm_log.snapshot() if isinstance(e, OutputLines) for line in e.lines]
+        assert not any("cannot be rewritten" in line for line in output)  # plugins are left to pytest
     statuses = {s.tier: s for s in server_statuses(sandbox)}
     assert {"code", "data"} <= set(statuses)
     assert {"torch", "pandas", "numpy"} <= {m.split(".")[0] for m in statuses["code"].preloaded}

@@ -176,7 +176,8 @@ class _Server:
         self.fresh = fresh
         self.modules = tuple(modules)
         self.ready: dict[str, Any] | None = None
-        self.violation: tuple[str, str] | None = None
+        self.violation: tuple[tuple[str, ...], str, str] | None = None
+        """(modules, what they did, notice level): the server exited, to be restarted without them."""
         self.busy = False
         self.started = time.monotonic()
         self._buffer = b""
@@ -247,7 +248,11 @@ class _Server:
             tail = self.log_tail()
             raise WarmUnavailable(f"the warm server exited while preloading{': ' + tail if tail else ''}")
         if "violation" in message:
-            self.violation = (str(message["violation"]), str(message["what"]))
+            self.violation = (
+                tuple(str(m) for m in message["violation"]),
+                str(message["what"]),
+                str(message.get("level", "warning")),
+            )
             self.stop()
             return False
         self.ready = message
@@ -388,16 +393,15 @@ class _Pool:
                 server.busy = True
                 return Lease(server, tuple(notices))
             if server.violation is not None:
-                module, what = server.violation
+                modules, what, level = server.violation
+                named = ", ".join(modules)
                 self._servers.pop(key, None)
                 count = self._violations[key] = self._violations.get(key, 0) + 1
-                self._excluded.setdefault(key, set()).add(module)
+                self._excluded.setdefault(key, set()).update(modules)
                 if count > MAX_VIOLATIONS:
-                    notices.append(("warning", f"warm runner off: preloading {module} {what}; this run is cold"))
+                    notices.append(("warning", f"warm runner off: preloading {named} {what}; this run is cold"))
                     return Lease(None, tuple(notices))
-                notices.append(
-                    ("warning", f"warm runner: preloading {module} {what} (not fork-safe): restarting without it")
-                )
+                notices.append((level, f"warm runner: preloading {named} {what}: restarting without it"))
                 server = self._start(key, start)
                 if not blocking:
                     notices.append(("info", "warm runner: this run is cold"))

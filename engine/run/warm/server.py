@@ -7,7 +7,7 @@ It talks to mlci over the socket it inherits as file descriptor FD (JSON lines, 
 output pipe passed as a file descriptor with each request):
 
     server -> {"preloaded": [...], "skipped": [...], "warmup_s": 3.1, "sys_path": [...], "pid": 123}
-              or {"violation": MODULE, "what": "started a thread"} (and exits): not fork-safe
+              or {"violation": [MODULE...], "what": "...", "level": "warning|info"} (and exits): restart without them
     client -> {"argv": [...], "env": {...}, "cwd": ROOT}  + the write end of the output pipe
     server -> {"started": PID}     the child, leader of a process group of its own
     server -> {"exited": PID, "returncode": N}   negative: killed by that signal
@@ -31,16 +31,19 @@ project's interpreter is not mlci's (see `mlci.engine.run.interpreter`).
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import importlib.util
 import json
 import os
+import re
 import select
 import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["main"]
@@ -52,10 +55,11 @@ KILL_GRACE_S = 3.0
 
 
 class _Violation(Exception):
-    def __init__(self, module: str, what: str) -> None:
-        super().__init__(f"{module} {what}")
-        self.module = module
+    def __init__(self, modules: list[str], what: str, level: str = "warning") -> None:
+        super().__init__(f"{', '.join(modules)} {what}")
+        self.modules = modules
         self.what = what
+        self.level = level
 
 
 def _under(path: str, root: str) -> bool:
@@ -95,21 +99,69 @@ def cuda_initialised() -> str | None:
 
 def _check(name: str) -> None:
     if threading.active_count() > 1:
-        raise _Violation(name, "started a thread")
+        raise _Violation([name], "started a thread (not fork-safe)")
     culprit = cuda_initialised()
     if culprit is not None:
-        raise _Violation(name, "initialised CUDA" + ("" if culprit == name else f" (through {culprit})"))
+        through = "" if culprit == name else f" (through {culprit})"
+        raise _Violation([name], f"initialised CUDA{through} (not fork-safe)")
 
 
-def _plugin_modules() -> list[str]:
-    """The modules of the installed pytest plugins (entry points `pytest11`): pytest imports them in every run."""
-    from importlib.metadata import entry_points
+def _simple_rewritable(files: list[str]) -> Iterator[str]:
+    """pytest's rule for the modules of a distribution it rewrites (its own, when it has one, is used)."""
+    for fn in files:
+        if "/" not in fn and fn.endswith(".py"):
+            yield fn[:-3]
+        elif fn.count("/") == 1 and fn.endswith("__init__.py"):
+            yield fn.split("/")[0]
 
-    found = []
-    with contextlib.suppress(Exception):
-        for entry in entry_points(group="pytest11"):
-            found.append(entry.value.split(":", 1)[0])
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def plugin_dependencies(owned: set[str]) -> list[str]:
+    """The modules of what the pytest plugins require (coverage for testmon, textual for its snapshot plugin):
+    heavy, imported in every run, and safe to preload, being no plugin's own."""
+    from importlib.metadata import distributions, packages_distributions
+
+    modules_of: dict[str, list[str]] = {}
+    for module, dist_names in packages_distributions().items():
+        for dist_name in dist_names:
+            modules_of.setdefault(_dist_key(dist_name), []).append(module)
+    found: list[str] = []
+    for dist in distributions():
+        if not any(ep.group == "pytest11" for ep in dist.entry_points):
+            continue
+        for requirement in dist.requires or ():
+            if "extra ==" in requirement:
+                continue
+            name = re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]
+            for module in sorted(modules_of.get(_dist_key(name), ())):
+                if module not in owned and not module.startswith("_") and module not in found:
+                    found.append(module)
     return found
+
+
+def plugin_owned() -> set[str]:
+    """Top-level modules of the distributions that hold a pytest plugin (entry points `pytest11`).
+
+    pytest rewrites the asserts of all of them as it loads the plugins; one imported before
+    (preloaded) would make it warn "Module already imported so cannot be rewritten" in every
+    run, output a cold run does not have (and an error under `-W error`). So they are left to
+    the child, named exactly as pytest names them.
+    """
+    from importlib.metadata import distributions
+
+    rewritable: Any = _simple_rewritable
+    with contextlib.suppress(ImportError):
+        rewritable = getattr(importlib.import_module("_pytest.config"), "_iter_rewritable_modules", rewritable)
+
+    owned: set[str] = set()
+    with contextlib.suppress(Exception):
+        for dist in distributions():
+            if any(ep.group == "pytest11" for ep in dist.entry_points):
+                owned.update(rewritable([str(f) for f in dist.files or ()]))
+    return owned
 
 
 def _abandoned(sock: socket.socket) -> bool:
@@ -130,12 +182,19 @@ def preload(modules: list[str], root: str, sock: socket.socket) -> tuple[list[st
     """
     done: list[str] = []
     skipped: list[str] = []
-    for name in ["pytest", *_plugin_modules(), *modules]:
+    owned = plugin_owned()
+    with contextlib.suppress(Exception):
+        modules = [*plugin_dependencies(owned), *modules]
+    seen = owned & set(sys.modules)
+    pulled: dict[str, list[str]] = {}
+    """Preloaded module -> the pytest plugins' modules it imported along (mlflow imports anyio)."""
+    for name in ["pytest", *modules]:
         if _abandoned(sock):
             os._exit(0)
         if name in done or name in skipped:
             continue
-        if _is_projects_own(name.split(".", 1)[0], root):
+        top = name.split(".", 1)[0]
+        if top in owned or _is_projects_own(top, root):
             skipped.append(name)
             continue
         try:
@@ -146,6 +205,16 @@ def preload(modules: list[str], root: str, sock: socket.socket) -> tuple[list[st
             continue
         done.append(name)
         _check(name)
+        new = (owned & set(sys.modules)) - seen
+        if new:
+            pulled[name] = sorted(new)
+            seen |= new
+    if pulled:
+        # Reported together, so one restart leaves them all out.
+        what = "; ".join(f"{m} imports {', '.join(p)}" for m, p in pulled.items())
+        raise _Violation(
+            list(pulled), f"({what}: modules of a pytest plugin, which pytest warns it cannot rewrite)", "info"
+        )
     return done, skipped
 
 
@@ -286,6 +355,7 @@ def _child(request: dict[str, Any], out_fd: int, sock: socket.socket) -> None:
         # `-m` start, but say it again in case the request names another directory.
         sys.path[0] = cwd
         _reseed()
+        gc.enable()
         import pytest
 
         code = int(pytest.main(argv))
@@ -307,14 +377,18 @@ def main() -> None:
     fd, root, idle_s, *modules = sys.argv[1:]
     sock = socket.socket(fileno=int(fd))
     started = time.monotonic()
+    gc.disable()  # the server allocates little once preloaded; its children enable it again
     signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
     server = _Server(sock, os.path.realpath(root), float(idle_s))
     try:
         try:
             done, skipped = preload(modules, server.root, sock)
         except _Violation as violation:
-            server.send({"violation": violation.module, "what": violation.what})
+            server.send({"violation": violation.modules, "what": violation.what, "level": violation.level})
             return
+        # Everything preloaded moves to gc's permanent generation: a child's collections (pytest
+        # runs several at exit) then skip it, instead of walking, and so copying, every page of it.
+        gc.freeze()
         server.send(
             {
                 "preloaded": done,
