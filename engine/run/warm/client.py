@@ -354,8 +354,12 @@ class _Pool:
             if server is None:
                 server = self._start(key, start)
                 notices.append(("info", f"warm runner: starting the {tier} tier's server (preloading)"))
-            elif server.ready is not None:
-                changed = _changed(server.fresh, {**freshness(root, tests, env), **site_state(server.site_dirs)})
+            else:
+                # A server still preloading is checked too (its packages' state is taken once it is ready).
+                current = freshness(root, tests, env)
+                if server.ready is not None:
+                    current.update(site_state(server.site_dirs))
+                changed = _changed(server.fresh, current)
                 if changed:
                     server.stop()
                     self._servers.pop(key)
