@@ -322,11 +322,12 @@ def load_toml_table(path: Path, dotted: str) -> Node | None:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
-        line = int(match.group(1)) if match else None
+        # "(at end of document)" names no line: the last one is where the document ended.
+        line = int(match.group(1)) if match else max(1, len(text.splitlines()))
         raise ConfigError(path, line, f"invalid TOML: {_one_line(str(exc))}") from None
     except ValueError:  # not a TOMLDecodeError: Python refuses an integer of more than 4300 digits
         long_number = re.search(r"[0-9_]{4000,}", text)
-        line = text.count("\n", 0, long_number.start()) + 1 if long_number else None
+        line = text.count("\n", 0, long_number.start()) + 1 if long_number else max(1, len(text.splitlines()))
         raise ConfigError(path, line, "invalid TOML: a number too long to read") from None
     table: Any = data
     for part in dotted.split("."):

@@ -322,6 +322,39 @@ def test_fuzzed_config_and_gate_files_load_or_give_one_line(fuzz_project: Path, 
         shutil.copyfile(SAMPLE / name, fuzz_project / name)
 
 
+TOML_SAMPLE = b"""[project]
+name = "credit"
+
+[tool.mlci.mlflow]
+experiment = "credit"
+model_name = "credit-default"
+
+[tool.mlci.tiers.code]
+triggers = ["src/**/*.py", "tests/unit/**"]
+timeout = 300
+
+[tool.mlci.tiers.data]
+timeout = 1800.5
+"""
+"""The sample's mlci.yaml as a `[tool.mlci]` table, for the TOML reader's fuzz test."""
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES // 2,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_fuzzed_tool_mlci_tables_load_or_give_one_line(fuzz_project: Path, data: st.DataObject) -> None:
+    (fuzz_project / "mlci.yaml").unlink(missing_ok=True)  # so that [tool.mlci] is what is read
+    try:
+        check_mutant(fuzz_project, "pyproject.toml", data.draw(mutants(TOML_SAMPLE)))
+    finally:
+        (fuzz_project / "pyproject.toml").unlink(missing_ok=True)
+        shutil.copyfile(SAMPLE / "mlci.yaml", fuzz_project / "mlci.yaml")
+
+
 def test_fuzzed_files_through_the_real_cli(tmp_path: Path) -> None:
     """A dozen mutants, drawn with a fixed seed, through `mlci config`: exit 0, or exit 2 with one line."""
     rng = random.Random(11)
