@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from mlci.engine.config.loader import Config, TierConfig
 from mlci.engine.errors import MlciError
@@ -275,8 +275,6 @@ class TierRun:
         deadline: float,
         tick: Callable[[], None] | None = None,
         *,
-        stdout: IO[bytes] | None = None,
-        on_lines: Callable[[tuple[str, ...]], None] | None = None,
         warm: WarmProcess | None = None,
     ) -> tuple[Outcome, GroupProcess | WarmProcess]:
         """Run `argv` in its own process group (or, given `warm`, that run forked by a warm server) to its end."""
@@ -284,8 +282,7 @@ class TierRun:
             argv,
             cwd=self.config.root,
             env=env,
-            stdout=stdout,
-            on_lines=on_lines or (lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines))),
+            on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
         )
         with self._lock:
             if self._stop.is_set():
