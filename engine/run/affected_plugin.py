@@ -45,6 +45,9 @@ PACKAGES_FILE = "system_packages.json"
 _TESTMON_PLUGIN = "pytest-testmon"
 """The name testmon's entry point registers under."""
 
+_FIXTURE = "fixture:"
+"""Prefix of the read-keys of shared fixtures: `fixture:<where it is defined>::<name>`."""
+
 Write = Callable[[dict[str, Any]], None]
 
 
@@ -95,6 +98,19 @@ class AffectedFirst:
             self._reads.stop()
 
     @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Generator[None, None, None]:
+        # A function-scoped fixture is part of its test; a shared one is set up once, for the
+        # first test that needs it, and what it reads belongs to every test that uses it.
+        if self._reads is None or fixturedef.scope == "function":
+            yield
+            return
+        previous = self._reads.frame(f"{_FIXTURE}{fixturedef.baseid}::{fixturedef.argname}")
+        try:
+            yield
+        finally:
+            self._reads.unframe(previous)
+
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
         if self._reads is not None:
             self._reads.start(item.nodeid)
@@ -129,7 +145,7 @@ class AffectedFirst:
         rest: list[pytest.Item] = []
         for item in items:
             module = item.nodeid.split("::", 1)[0]
-            hit = data_changed.get(item.nodeid, ()) + data_changed.get(module, ())
+            hit = data_changed.get(item.nodeid, ()) + data_changed.get(module, ()) + _fixture_hits(item, data_changed)
             changed_files.update(hit)
             (affected if item.nodeid not in unaffected or hit else rest).append(item)
         items[:] = affected + rest
@@ -240,3 +256,15 @@ def _cache_system_packages(cache: Path) -> None:
         return packages
 
     module.__dict__["get_system_packages"] = cached
+
+
+def _fixture_hits(item: pytest.Item, changed: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The changed files read by the shared fixtures `item` uses (a fixture is visible below where it is defined)."""
+    names = set(getattr(item, "fixturenames", ()))
+    found: tuple[str, ...] = ()
+    for key, files in changed.items():
+        if key.startswith(_FIXTURE):
+            baseid, _, name = key[len(_FIXTURE) :].rpartition("::")
+            if name in names and item.nodeid.startswith(baseid):
+                found += files
+    return found

@@ -4,8 +4,10 @@ pytest-testmon fingerprints Python code only (its issue #178): a test that reads
 `data/train.csv` is not affected, for testmon, when the CSV changes. This module fills the
 gap inside the test process. An audit hook (`sys.addaudithook`, event "open") notes every
 file opened for reading under the project root that is not Python source (DVC outputs, CSV,
-JSON, YAML, fixtures), and attributes it to the test running at that moment, or to the test
-module being collected (a module-level `pd.read_csv` belongs to every test of the module).
+JSON, YAML, fixtures), and attributes it to the test running at that moment, to the test
+module being collected (a module-level `pd.read_csv` belongs to every test of the module), or
+to the shared fixture being set up (a session fixture that loads the data belongs to every
+test that uses it).
 
 The reads are kept beside testmon's data, in one JSON file under `.mlci/`, with a content
 fingerprint per file: its size and mtime when it was read, and its hash. On the next run, a
@@ -13,8 +15,7 @@ test is data-affected when a file it read is gone or its content hash differs (a
 keeps the content is not a change, as in DVC).
 
 Only reads through Python's `open` (builtins, `io`, `os.open`, pathlib) are seen; a C
-library opening a file itself (HDF5, some Parquet readers) is not. Files read in a fixture
-shared between tests count for the test that first ran the fixture. The test process
+library opening a file itself (HDF5, some Parquet readers) is not. The test process
 imports this module only when mlci asks for affected tests first; stdlib only.
 """
 
@@ -139,6 +140,15 @@ class FileReads:
 
     def stop(self) -> None:
         self._current = None
+
+    def frame(self, key: str) -> str | None:
+        """Attribute reads to `key` until `unframe` (a shared fixture inside a test); returns what to restore."""
+        previous = self._current
+        self.start(key)
+        return previous
+
+    def unframe(self, previous: str | None) -> None:
+        self._current = previous
 
     def opened(self, args: tuple[Any, ...]) -> None:
         """One "open" audit event: (path, mode, flags)."""

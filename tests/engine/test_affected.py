@@ -163,6 +163,30 @@ def test_changing_a_data_file_reruns_the_test_that_reads_it(tmp_path: Path) -> N
     assert readers_of(store, ["src/calc.py"]) == ()  # Python sources are testmon's
 
 
+def test_a_data_file_loaded_by_a_shared_fixture_reruns_every_test_that_uses_it(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "p",
+        sources={"data/train.csv": "a,b\n1,2\n"},
+        tests={
+            "tests/conftest.py": """
+                import pytest
+
+                @pytest.fixture(scope="session")
+                def rows():
+                    with open("data/train.csv") as f:
+                        return f.read().splitlines()[1:]
+            """,
+            "tests/test_one.py": "def test_first_user(rows):\n    assert rows\n",
+            "tests/test_two.py": "def test_second_user(rows):\n    assert rows\n\ndef test_no_data():\n    pass\n",
+        },
+    )
+    run_code(root, 1)
+    (root / "data/train.csv").write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+    first = first_verdict(run_code(root, 2))
+    assert set(first.nodeids) == {"tests/test_one.py::test_first_user", "tests/test_two.py::test_second_user"}
+    assert first.data_changed == ("data/train.csv",)
+
+
 def test_a_red_affected_test_makes_the_tier_red_at_once_and_the_rest_is_not_run(tmp_path: Path) -> None:
     root = project(tmp_path)
     run_code(root, 1)
