@@ -45,6 +45,8 @@ DEFAULT_RESAMPLES = 1000
 """Resamples per interval: the 2.5th percentile then sits between the 25th and 26th smallest of them."""
 DEFAULT_SEED = 13
 """The bootstrap's seed: fixed, so the same rows and predictions give the same interval on every run."""
+DRAW_CHUNK = 100
+"""Resamples drawn and counted at a time: the counting then stays in the CPU's cache (the same draw, faster)."""
 MIN_DEFINED_SHARE = 0.9
 """Resamples in which the metric must be defined (a group with no positives has no recall) for an interval."""
 
@@ -91,11 +93,14 @@ class Bootstrap:
         self.resamples = resamples
         self.seed = seed
         rng = np.random.default_rng(seed)
-        drawn = rng.integers(0, rows, size=(resamples, rows))
-        # Count each resample's draws in one bincount: offset resample b's row ids by b * rows.
-        drawn += np.arange(resamples, dtype=drawn.dtype)[:, None] * rows
-        self.counts: Any = np.bincount(drawn.ravel(), minlength=resamples * rows).reshape(resamples, rows)
-        self.counts = self.counts.astype(np.float64)
+        self.counts: Any = np.empty((resamples, rows), dtype=np.float64)
+        offsets = np.arange(DRAW_CHUNK)[:, None] * rows
+        for first in range(0, resamples, DRAW_CHUNK):
+            block = min(DRAW_CHUNK, resamples - first)
+            drawn = rng.integers(0, rows, size=(block, rows))
+            # Count a block of resamples in one bincount: resample b's row ids offset by b * rows.
+            drawn += offsets[:block]
+            self.counts[first : first + block] = np.bincount(drawn.ravel(), minlength=block * rows).reshape(block, rows)
         self._by_row: Any = None
 
     @property
