@@ -145,7 +145,7 @@ def test_a_passing_candidate_is_registered_as_challenger_and_promoted(sandbox: P
 
     config = load_config(sandbox)
     report = evaluate_gates(config)
-    assert report.passed
+    assert report.passed, [r.reason for r in report.results if not r.passed]
     registration = register_challenger(config, sandbox / "models" / "model", report=report)
     assert registration.describe() == "credit-default v2 registered, alias challenger set"
     assert alias_state(config).champion == "1"

@@ -34,14 +34,18 @@ pytestmark = [
 
 
 class Watch:
-    """`mlci watch --json` in a subprocess; its JSON lines become events in `log`."""
+    """`mlci watch --json --no-initial-run` in a subprocess; its JSON lines become events in `log`.
+
+    Without the start-up run of the code tier (tests/engine/test_watch_start.py covers it): each
+    test's first edit is then the only thing that runs, whatever the machine's load.
+    """
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.marker = uuid.uuid4().hex
         self.log = EventLog()
         self.stray: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlci.engine", "watch", "--json", str(root)],
+            [sys.executable, "-m", "mlci.engine", "watch", "--json", "--no-initial-run", str(root)],
             env={**env, MARKER_ENV: self.marker},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -63,8 +67,15 @@ class Watch:
         """Send `sig` as a person (Ctrl-C) or a supervisor (SIGTERM) would; the exit status."""
         self.proc.send_signal(sig)
         code = self.proc.wait(60)
-        self._reader.join(10)
+        self.close()
         return code
+
+    def close(self) -> None:
+        """Reap the process's output: pipes left to the garbage collector are a ResourceWarning."""
+        self._reader.join(10)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture
@@ -81,6 +92,7 @@ def watch(tool_env: dict[str, str]) -> Iterator[Callable[[Path], Watch]]:
         if w.proc.poll() is None:
             w.proc.kill()
             w.proc.wait()
+        w.close()
 
 
 def test_breaking_a_unit_test_turns_the_code_tier_red_naming_it_and_fixing_it_green(
@@ -169,6 +181,8 @@ def test_a_hanging_test_is_killed_at_the_tier_timeout_and_quitting_leaves_no_pro
 def test_the_pre_push_check_runs_every_tier_and_the_gates_and_names_what_is_red(sandbox: Path) -> None:
     gates = sandbox / "model_gates.yaml"
     gates.write_text(gates.read_text().replace("accuracy: {min: 0.88}", "accuracy: {min: 0.999}"))
+    # The check judges the commit it would push, not the working tree.
+    subprocess.run(["git", "commit", "-qam", "Raise the accuracy gate"], cwd=sandbox, check=True)
     log = EventLog()
     result = run_check(load_config(sandbox), emit=log)
     assert [f.verdict for t in (Tier.CODE, Tier.DATA) for f in log.finished(t)] == [Verdict.PASSED] * 2

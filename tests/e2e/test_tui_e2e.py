@@ -92,6 +92,7 @@ def test_push_from_the_tui_shows_progress_and_sets_the_upstream(sandbox: Path, t
     git(sandbox, "add", "NOTES.md")
     git(sandbox, "commit", "-q", "-m", "Add demo notes")
     remote = sandbox / ".sandbox" / "remote.git"
+    tmux.width = 200  # the Push & CI column wraps "pushed 1 commit to origin/feature/readme" below that
     open_tui(tmux, sandbox)
     tmux.send_keys("p")
     screen = tmux.wait_for("1 commit to push", timeout=60)
