@@ -131,6 +131,10 @@ def check_site(config: Config, sha: str, *, in_place: bool) -> Iterator[CheckSit
     refusal = _in_place_refusal(root, sha, in_place)
     if not refusal:
         yield CheckSite(config, True, f"in place: the working tree is exactly {sha[:8]}")
+        # An edit (or a test writing into the tree) during the check: its verdict is not the commit's.
+        changed = _in_place_refusal(root, sha, True)
+        if changed:
+            raise MlciError(f"the working tree changed during the check ({changed}): check again")
         return
     with temporary_worktree(root, sha) as path:
         if _uses_dvc(path):

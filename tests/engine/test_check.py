@@ -114,3 +114,14 @@ def test_mlci_check_checks_a_commit_in_place_or_apart(tmp_path: Path) -> None:
     unknown = mlci("check", "--commit", "no-such-branch", cwd=root)
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == f"mlci check: 'no-such-branch' names no commit in {root}"
+
+
+def test_a_tree_that_changes_during_an_in_place_check_is_not_a_verdict_on_the_commit(tmp_path: Path) -> None:
+    writes = "from pathlib import Path\n\n\ndef test_u():\n    Path('notes.txt').write_text('written by a test\\n')\n"
+    root = make_project(tmp_path / "p", tests={"tests/test_u.py": writes, "notes.txt": "as committed\n"})
+
+    done = mlci("check", cwd=root)
+
+    assert done.returncode == 1, done.stdout
+    assert "in place: the working tree is exactly" in done.stdout
+    assert "the working tree changed during the check (1 uncommitted file differs from" in done.stdout
