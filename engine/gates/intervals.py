@@ -191,6 +191,78 @@ def _log_loss(y: Any, scores: Any) -> Any:
     return -np.where(np.asarray(y) == 1, np.log(p), np.log1p(-p))
 
 
+@dataclass(frozen=True)
+class _Tally:
+    """The per-row 0/1 columns (and log loss) whose resampled sums give every metric but AUC."""
+
+    columns: dict[str, Any]
+    classes: Any
+    binary: bool
+    with_scores: bool
+    seen_y: Any
+    """The true labels of the rows counted."""
+
+
+def _tally(y: Any, labels: Any, scores: Any | None, inside: Any) -> _Tally:
+    import numpy as np
+
+    seen_y, seen_labels = y[inside], labels[inside]
+    classes = np.unique(np.concatenate([seen_y.ravel(), seen_labels.ravel()]))
+    binary = set(classes.tolist()) <= {0, 1}
+    columns: dict[str, Any] = {"rows": inside, "correct": (y == labels) & inside}
+    for i, c in enumerate(classes):
+        truth, said = (y == c) & inside, (labels == c) & inside
+        columns[f"tp{i}"] = truth & said
+        columns[f"fp{i}"] = ~truth & said
+        columns[f"fn{i}"] = truth & ~said
+    with_scores = binary and scores is not None and bool((seen_y == 1).any()) and bool((seen_y == 0).any())
+    if with_scores:
+        columns["loss"] = np.where(inside, _log_loss(y, scores), 0.0)
+    return _Tally(columns, classes, binary, with_scores, seen_y)
+
+
+def _matrix(tally: _Tally) -> Any:
+    import numpy as np
+
+    return np.column_stack([np.asarray(v, dtype=np.float64) for v in tally.columns.values()])
+
+
+def _from_sums(tally: _Tally, sums: Any) -> dict[str, Any]:
+    """Every metric but AUC from the resampled sums of the tally's columns (one column of `sums` each)."""
+    import numpy as np
+
+    total = {name: sums[:, k] for k, name in enumerate(tally.columns)}
+    resamples = sums.shape[0]
+    out: dict[str, Any] = {"accuracy": _ratio(total["correct"], total["rows"], zero=math.nan)}
+    per_class: dict[str, list[Any]] = {"precision": [], "recall": [], "f1_score": []}
+    recalls_seen: list[Any] = []
+    for i, c in enumerate(tally.classes):
+        tp, fp, fn = total[f"tp{i}"], total[f"fp{i}"], total[f"fn{i}"]
+        if (tally.seen_y == c).any():
+            recalls_seen.append(_ratio(tp, tp + fn, zero=math.nan))
+        if not tally.binary or c == 1:
+            per_class["precision"].append(_ratio(tp, tp + fp, zero=0.0))
+            per_class["recall"].append(_ratio(tp, tp + fn, zero=0.0))
+            per_class["f1_score"].append(_ratio(2 * tp, 2 * tp + fp + fn, zero=0.0))
+    for name, values in per_class.items():
+        if values:
+            out[name] = np.mean(values, axis=0)
+    if recalls_seen:
+        out["balanced_accuracy"] = np.mean(recalls_seen, axis=0)
+    if tally.binary:
+        one = int(np.flatnonzero(tally.classes == 1)[0]) if (tally.classes == 1).any() else None
+        said_yes = total[f"tp{one}"] + total[f"fp{one}"] if one is not None else np.zeros(resamples)
+        out["selection_rate"] = _ratio(said_yes, total["rows"], zero=math.nan)
+        if one is not None:
+            negatives = total["rows"] - total[f"tp{one}"] - total[f"fn{one}"]
+            out["false_positive_rate"] = _ratio(total[f"fp{one}"], negatives, zero=math.nan)
+        else:
+            out["false_positive_rate"] = np.zeros(resamples)
+    if tally.with_scores:
+        out["log_loss"] = _ratio(total["loss"], total["rows"], zero=math.nan)
+    return out
+
+
 def classification_samples(
     counts: Any,
     y: Any,
@@ -219,52 +291,11 @@ def classification_samples(
     y = np.asarray(y)
     labels = np.asarray(labels)
     inside = np.ones(len(y), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
-    seen_y, seen_labels = y[inside], labels[inside]
-    classes = np.unique(np.concatenate([seen_y.ravel(), seen_labels.ravel()]))
-    binary = set(classes.tolist()) <= {0, 1}
-    columns: dict[str, Any] = {"rows": inside, "correct": (y == labels) & inside}
-    for i, c in enumerate(classes):
-        truth, said = (y == c) & inside, (labels == c) & inside
-        columns[f"tp{i}"] = truth & said
-        columns[f"fp{i}"] = ~truth & said
-        columns[f"fn{i}"] = truth & ~said
-    with_scores = binary and scores is not None and bool((seen_y == 1).any()) and bool((seen_y == 0).any())
-    if with_scores:
-        columns["loss"] = np.where(inside, _log_loss(y, scores), 0.0)
-    names = list(columns)
-    sums = counts @ np.column_stack([np.asarray(v, dtype=np.float64) for v in columns.values()])
-    total = {name: sums[:, k] for k, name in enumerate(names)}
-
-    out: dict[str, Any] = {"accuracy": _ratio(total["correct"], total["rows"], zero=math.nan)}
-    per_class: dict[str, list[Any]] = {"precision": [], "recall": [], "f1_score": []}
-    recalls_seen: list[Any] = []
-    for i, c in enumerate(classes):
-        tp, fp, fn = total[f"tp{i}"], total[f"fp{i}"], total[f"fn{i}"]
-        if (seen_y == c).any():
-            recalls_seen.append(_ratio(tp, tp + fn, zero=math.nan))
-        if not binary or c == 1:
-            per_class["precision"].append(_ratio(tp, tp + fp, zero=0.0))
-            per_class["recall"].append(_ratio(tp, tp + fn, zero=0.0))
-            per_class["f1_score"].append(_ratio(2 * tp, 2 * tp + fp + fn, zero=0.0))
-    for name, values in per_class.items():
-        if values:
-            out[name] = np.mean(values, axis=0)
-    if recalls_seen:
-        out["balanced_accuracy"] = np.mean(recalls_seen, axis=0)
-    if binary:
-        one = int(np.flatnonzero(classes == 1)[0]) if (classes == 1).any() else None
-        said_yes = total[f"tp{one}"] + total[f"fp{one}"] if one is not None else np.zeros(counts.shape[0])
-        out["selection_rate"] = _ratio(said_yes, total["rows"], zero=math.nan)
-        if one is not None:
-            negatives = total["rows"] - total[f"tp{one}"] - total[f"fn{one}"]
-            out["false_positive_rate"] = _ratio(total[f"fp{one}"], negatives, zero=math.nan)
-        else:
-            out["false_positive_rate"] = np.zeros(counts.shape[0])
-    if with_scores:
-        out["log_loss"] = _ratio(total["loss"], total["rows"], zero=math.nan)
-        if with_auc:
-            weights = by_row if by_row is not None else np.ascontiguousarray(counts.T)
-            out["auc_roc"] = _auc_samples(weights, y, scores, None if rows is None else inside)
+    tally = _tally(y, labels, scores, inside)
+    out = _from_sums(tally, counts @ _matrix(tally))
+    if tally.with_scores and with_auc:
+        weights = by_row if by_row is not None else np.ascontiguousarray(counts.T)
+        out["auc_roc"] = _auc_samples(weights, y, scores, None if rows is None else inside)
     return out
 
 
@@ -285,10 +316,21 @@ def group_samples(
     import numpy as np
 
     keys = np.asarray(groups).astype(str)
-    return {
-        group: resampled_metrics(boot, metric, y, labels, scores, rows=keys == group)
-        for group in sorted(set(keys.tolist()))
-    }
+    names = sorted(set(keys.tolist()))
+    key = canonical(metric)
+    if key not in RESAMPLED_METRICS or key == "auc_roc":
+        return {g: resampled_metrics(boot, metric, y, labels, scores, rows=keys == g) for g in names}
+    # Every group's columns side by side: one matrix product for the whole attribute.
+    y, labels = np.asarray(y), np.asarray(labels)
+    tallies = [_tally(y, labels, scores, keys == g) for g in names]
+    sums = boot.counts @ np.hstack([_matrix(t) for t in tallies])
+    out: dict[str, Any | None] = {}
+    first = 0
+    for group, tally in zip(names, tallies, strict=True):
+        width = len(tally.columns)
+        out[group] = _from_sums(tally, sums[:, first : first + width]).get(key)
+        first += width
+    return out
 
 
 def disparity_samples(per_group: dict[str, Any | None]) -> Any | None:
