@@ -24,10 +24,12 @@ from mlci.engine.events import TIER_ORDER, ChangeDetected, PlanMade, Tier, Trigg
 from mlci.engine.loop.dvc_graph import StageGraph, changed_params, load_stage_graph, status_stale
 from mlci.engine.loop.dvc_outs import is_dvc_metafile
 
-__all__ = ["HEAD_MOVED", "RED", "Planner", "held_by"]
+__all__ = ["HEAD_MOVED", "READ_BY_TESTS", "RED", "Planner", "held_by"]
 
 HEAD_MOVED = "HEAD moved"
 """The rule of a tier that runs because HEAD changed rather than because of a path."""
+READ_BY_TESTS = "read by tests"
+"""The rule of a code tier that runs because a file its tests read last time changed (DVC data, fixtures)."""
 
 _Hit = Callable[[str, str, str | None], None]
 """(stage, rule, changed path or None): the stage is stale, for that reason."""
@@ -103,6 +105,8 @@ class Planner:
                         found.add(tier, rule, path)
             if Tier.DATA in self.config.tiers:
                 self._data_triggers(change.paths, found)
+            if Tier.CODE in self.config.tiers and not found.has(Tier.CODE):
+                self._read_by_tests(change.paths, found)
             stages: tuple[str, ...] = ()
             if Tier.MODEL in self.config.tiers:
                 stages = self._model_triggers(change, found)
@@ -115,6 +119,18 @@ class Planner:
                 return None
             tiers = tuple(t for t in TIER_ORDER if found.has(t))
             return PlanMade(plan_id=plan_id, tiers=tiers, triggers=triggers, stages=stages, changed=tuple(change.paths))
+
+    def _read_by_tests(self, paths: Iterable[str], found: _Triggers) -> None:
+        """A data file a code-tier test read last time: the code tier reruns (those tests first)."""
+        from mlci.engine.run.affected import STATE_DIR
+        from mlci.engine.run.file_reads import READS_FILE, readers_of
+
+        store = self.config.root / STATE_DIR / READS_FILE
+        if not store.is_file():
+            return
+        for path in paths:
+            if readers_of(store, (path,)):
+                found.add(Tier.CODE, READ_BY_TESTS, path)
 
     def plan_all(self, *, plan_id: int, reason: str = "requested") -> PlanMade:
         """Every configured tier; the model tier's stages are those DVC finds stale."""

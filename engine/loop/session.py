@@ -693,8 +693,15 @@ class Session:
                     )
                 )
                 continue
+            # A check only checks: the registry gets a challenger when the user's own loop trains one.
             run = TierRun(
-                check.config, tier, run_id=self._next_id("run"), plan_id=check.plan_id, emit=emit, full=check.full
+                check.config,
+                tier,
+                run_id=self._next_id("run"),
+                plan_id=check.plan_id,
+                emit=emit,
+                full=check.full,
+                register=False,
             )
             thread = threading.Thread(
                 target=self._run, args=(run, True), name=f"mlci-check-{tier.value}-{run.run_id}", daemon=True

@@ -169,6 +169,7 @@ class TierRun:
         stages: Sequence[str] = (),
         full: bool = False,
         warm: bool = False,
+        register: bool = True,
     ) -> None:
         tier_config = config.tier(tier)
         if tier_config is None:
@@ -180,6 +181,8 @@ class TierRun:
         self.plan_id = plan_id
         self.stages = tuple(stages) or tier_config.stages
         self.full = full
+        self.register = register
+        """Register a candidate that passes every gate as `challenger` (the pre-push check does not: it only checks)."""
         self.warm = warm and config.runner == "warm"
         """Fork pytest from the tier's warm server (code and data tiers); the owner stops the servers (a session)."""
         self.interpreter = project_interpreter(config)
@@ -490,7 +493,7 @@ class TierRun:
                 return step
         if self._stop.is_set():
             return _Step(Verdict.CANCELLED, self._cancel_reason, step.passed, step.failed)
-        return self._gates(step, deadline)
+        return self._gates(step, deadline, register=self.register)
 
     def _gates(self, step: _Step, deadline: float, *, register: bool = True) -> _Step:
         if self.config.gates is None:

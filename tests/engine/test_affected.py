@@ -163,6 +163,23 @@ def test_changing_a_data_file_reruns_the_test_that_reads_it(tmp_path: Path) -> N
     assert readers_of(store, ["src/calc.py"]) == ()  # Python sources are testmon's
 
 
+def test_a_watched_change_to_a_file_tests_read_runs_the_code_tier(tmp_path: Path) -> None:
+    """The code tier's triggers name Python files only; the files its tests read trigger it too."""
+    from mlci.engine.events import ChangeDetected
+    from mlci.engine.loop.plan import READ_BY_TESTS, Planner
+
+    root = project(tmp_path)
+    planner = Planner(load_config(root))
+    assert planner.plan(ChangeDetected(("data/rows.csv",)), plan_id=1) is None  # no run has read it yet
+    run_code(root, 1)
+    (root / "data/rows.csv").write_text("1,2\n", encoding="utf-8")
+    plan = planner.plan(ChangeDetected(("data/rows.csv",)), plan_id=2)
+    assert plan is not None and plan.tiers == (Tier.CODE,)
+    assert [(t.rule, t.paths) for t in plan.triggers] == [(READ_BY_TESTS, ("data/rows.csv",))]
+    assert planner.plan(ChangeDetected(("data/unread.csv",)), plan_id=3) is None
+    assert first_verdict(run_code(root, 2)).nodeids == ("tests/test_rows.py::test_rows_have_two_columns",)
+
+
 def test_a_data_file_loaded_by_a_shared_fixture_reruns_every_test_that_uses_it(tmp_path: Path) -> None:
     root = make_project(
         tmp_path / "p",
