@@ -22,6 +22,13 @@ from tests.tmux import Tmux, tmux_available
 
 REPO = Path(__file__).resolve().parent.parent
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` starts one worker per core. Torch, numpy and scikit-learn in the tests'
+    # subprocesses (training, the gates' latency timing) then use one thread each: left to
+    # start a thread per core in every worker, they preempt each other, and a latency gate
+    # measured beside a training run reads the other worker's load.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 _BUILD = "import sys\nfrom mlci.engine.demo.sandbox import build_sandbox\nbuild_sandbox(sys.argv[1], progress=print)\n"
 
 
