@@ -32,13 +32,11 @@ Emit = Callable[[Event], None]
 
 
 def _installed(config: Config) -> str:
-    """The tier interpreter's installed distributions (their dist-info names carry the versions)."""
+    """The tier interpreter and its installed distributions: the same reading as the pre-push check's proofs."""
+    from mlci.engine.loop.proof import installed_packages
     from mlci.engine.run.interpreter import project_interpreter
 
-    interpreter = project_interpreter(config)
-    prefix = interpreter.path.parent.parent
-    names = sorted(p.name for p in prefix.glob("lib/python*/site-packages/*.dist-info"))
-    return "\n".join([str(interpreter.path), *names])
+    return installed_packages(str(project_interpreter(config).path))
 
 
 def tree_key(config: Config) -> str:
