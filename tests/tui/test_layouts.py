@@ -34,6 +34,14 @@ def _own_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
+@pytest.fixture(autouse=True)
+def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The script's gate report is from t=0: "judged 2 h ago" on any day, so the snapshots hold."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr("mlci.tui.components.ages.time", SimpleNamespace(time=lambda: 2 * 3600.0))
+
+
 def _on_screen(app: MlciApp, selector: str) -> bool:
     widget = app.query_one(selector)
     region = widget.region
