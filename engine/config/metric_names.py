@@ -8,10 +8,14 @@ wherever it was recorded, and `higher_is_better` says which way a regression poi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 __all__ = [
     "CLASSIFICATION_METRICS",
     "FAIRNESS_METRICS",
     "canonical",
+    "flatten_numbers",
     "higher_is_better",
     "lookup",
 ]
@@ -90,3 +94,15 @@ def higher_is_better(name: str, *, has_min: bool | None = None) -> bool:
     if wanted in _BY_SPELLING:
         return True
     return has_min is not False
+
+
+def flatten_numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Nested metrics as dotted keys; booleans and strings are not metrics and are left out."""
+    out: dict[str, float] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_numbers(value, dotted + "."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[dotted] = float(value)
+    return out

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlci.engine.config.metric_names import lookup
+from mlci.engine.config.metric_names import flatten_numbers, lookup
 
 __all__ = [
     "FALLBACK_METRICS_FILE",
     "FoundMetric",
     "RecordedMetrics",
     "dvc_rev_data",
-    "flatten_numbers",
     "read_dvc_metrics",
 ]
 
@@ -61,18 +60,6 @@ class RecordedMetrics:
     def describe(self) -> str:
         """The files read, for reasons like "no metric 'foo' in metrics.json"."""
         return ", ".join(self.files) if self.files else "no DVC metrics file"
-
-
-def flatten_numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Nested metrics as dotted keys; booleans and strings are not metrics and are left out."""
-    out: dict[str, float] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten_numbers(value, dotted + "."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[dotted] = float(value)
-    return out
 
 
 def dvc_rev_data(shown: Mapping[str, Any], rev: str | None) -> list[Mapping[str, Any]]:

@@ -52,30 +52,33 @@ ORDER BY finished DESC LIMIT 1
 """
 
 
-def _changed_since(root: Path, commit: str, at: float) -> bool:
-    """Whether the tree differs from what a run at `at` on `commit` saw (see the module docstring)."""
-    if not commit or commit != head_commit(root):
-        return True
-    result = subprocess.run(
-        ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
-        cwd=root,
-        capture_output=True,
-        check=False,
-        env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        timeout=30,
-    )
-    if result.returncode != 0:
-        return True
-    for entry in result.stdout.split(b"\0"):
-        path = entry[3:].decode("utf-8", "surrogateescape")
-        if not path:
-            continue
-        try:
-            if (root / path).stat().st_mtime > at:
-                return True
-        except OSError:  # deleted since: the tree moved on
-            return True
-    return False
+class _TreeNow:
+    """The tree as it is now, read once (HEAD, and when each changed file last changed) for every verdict."""
+
+    def __init__(self, root: Path) -> None:
+        self.head = head_commit(root)
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
+            cwd=root,
+            capture_output=True,
+            check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+            timeout=30,
+        )
+        self.newest = float("inf") if result.returncode != 0 else 0.0
+        """The latest modification time among the changed files; infinity when git or a file cannot say."""
+        for entry in result.stdout.split(b"\0") if result.returncode == 0 else ():
+            path = entry[3:].decode("utf-8", "surrogateescape")
+            if not path:
+                continue
+            try:
+                self.newest = max(self.newest, (root / path).stat().st_mtime)
+            except OSError:  # deleted since: the tree moved on
+                self.newest = float("inf")
+
+    def moved_on(self, commit: str, at: float) -> bool:
+        """Whether the tree differs from what a run at `at` on `commit` saw (see the module docstring)."""
+        return not commit or commit != self.head or self.newest > at
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -93,6 +96,7 @@ def _read_history(config: Config) -> tuple[list[Event], str]:
         runs = _columns(conn, "tier_runs")
         last_run = _LAST_RUN.format(commit="git_commit" if "git_commit" in runs else "''")
         events: list[Event] = []
+        tree = _TreeNow(config.root)
         for tier in config.tiers:
             row = conn.execute(last_run, (tier.value,)).fetchone()
             if row is None:
@@ -108,16 +112,14 @@ def _read_history(config: Config) -> tuple[list[Event], str]:
                     int(failed),
                     str(reason),
                     str(commit),
-                    _changed_since(config.root, str(commit), float(finished)),
+                    tree.moved_on(str(commit), float(finished)),
                 )
             )
         row = conn.execute(_LAST_REPORT).fetchone() if "event" in _columns(conn, "gate_reports") else None
         if row is not None:
             report = event_from_json(json.loads(row[0]))
             if isinstance(report, GateReport):
-                events.append(
-                    LastGateReport(report, str(row[1]), _changed_since(config.root, str(row[1]), float(row[2])))
-                )
+                events.append(LastGateReport(report, str(row[1]), tree.moved_on(str(row[1]), float(row[2]))))
         training = conn.execute(_LAST_TRAINING).fetchone()
         return events, str(training[0]) if training else ""
     finally:

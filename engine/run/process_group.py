@@ -25,7 +25,7 @@ from typing import IO
 from mlci.engine.run.interrupts import shielded
 from mlci.engine.run.run_token import marked_processes, new_token, with_token
 
-__all__ = ["Ending", "GroupProcess", "Outcome", "group_alive", "kill_group", "kill_marked"]
+__all__ = ["Ending", "GroupProcess", "Outcome", "StreamedOutput", "group_alive", "kill_group", "kill_marked"]
 
 BATCH_S = 0.075
 """How often buffered output is handed on: consumers see a few batches a second, never one call per line."""
@@ -127,7 +127,38 @@ def kill_group(
         time.sleep(0.01)
 
 
-class GroupProcess:
+class StreamedOutput:
+    """A command's output read line by line on a reader thread, handed on in batches of whole lines.
+
+    Shared by `GroupProcess` and the warm runner's `WarmProcess`: `_read` runs on the reader
+    thread, `_flush` on the thread that waits, which calls `on_lines`.
+    """
+
+    def __init__(self, on_lines: Callable[[tuple[str, ...]], None]) -> None:
+        self._on_lines = on_lines
+        self._lock = threading.Lock()
+        self._buffer: list[str] = []
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        """The last output lines, for a failure's reason."""
+
+    def _read(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            # A progress bar redraws itself with carriage returns: keep what the terminal would show.
+            line = text.rsplit("\r", 1)[-1][:LINE_MAX]
+            with self._lock:
+                self._buffer.append(line)
+        stream.close()
+
+    def _flush(self) -> None:
+        with self._lock:
+            lines, self._buffer = self._buffer, []
+        if lines:
+            self.tail.extend(lines)
+            self._on_lines(tuple(lines))
+
+
+class GroupProcess(StreamedOutput):
     """One command, started in a new session (so a new process group), stdout and stderr merged.
 
     `on_lines` receives the output in batches of whole lines, from the thread that calls `wait`.
@@ -149,12 +180,8 @@ class GroupProcess:
         self.token = new_token()
         """Marks every process this command starts, in or out of its group (see `run_token`)."""
         self._env = with_token(env, self.token)
-        self._on_lines = on_lines
+        super().__init__(on_lines)
         self._stdout = stdout
-        self._lock = threading.Lock()
-        self._buffer: list[str] = []
-        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
-        """The last output lines, for a failure's reason."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
 
@@ -181,22 +208,6 @@ class GroupProcess:
             target=self._read, args=(stream,), name=f"mlci-output-{self._proc.pid}", daemon=True
         )
         self._reader.start()
-
-    def _read(self, stream: IO[bytes]) -> None:
-        for raw in iter(stream.readline, b""):
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            # A progress bar redraws itself with carriage returns: keep what the terminal would show.
-            line = text.rsplit("\r", 1)[-1][:LINE_MAX]
-            with self._lock:
-                self._buffer.append(line)
-        stream.close()
-
-    def _flush(self) -> None:
-        with self._lock:
-            lines, self._buffer = self._buffer, []
-        if lines:
-            self.tail.extend(lines)
-            self._on_lines(tuple(lines))
 
     def wait(self, *, deadline: float | None, stop: threading.Event, tick: Callable[[], None] | None = None) -> Outcome:
         """Stream output until the command exits, `deadline` (monotonic) passes, or `stop` is set.

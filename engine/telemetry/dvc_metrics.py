@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.config.metric_names import flatten_numbers
 from mlci.engine.events import DvcMetric, DvcMetrics, DvcPlot
 
 __all__ = ["LINE_TEMPLATES", "read_dvc_metrics_event"]
@@ -27,17 +28,6 @@ MAX_PLOT_POINTS = 2000
 """Per line, the last points kept: a terminal plot cannot show more, and events stay small."""
 _STEP_KEYS = frozenset({"step"})
 """DVCLive records the step beside the metrics; it is the x axis of the curves, not a metric to compare."""
-
-
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, dotted + "."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[dotted] = float(value)
-    return out
 
 
 def _number(value: Any) -> float | None:
@@ -76,7 +66,7 @@ def _metrics(repo: Any, root: Path, errors: list[str]) -> dict[tuple[str, str], 
             if "error" in file_data:
                 errors.append(f"{_relative(name, root)}: {file_data['error']}")
                 continue
-            for key, value in _flatten(file_data.get("data") or {}).items():
+            for key, value in flatten_numbers(file_data.get("data") or {}).items():
                 found[(_relative(name, root), key)] = value
     return found
 

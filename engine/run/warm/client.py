@@ -31,13 +31,12 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from mlci.engine.run.process_group import BATCH_S, KILL_GRACE_S, LINE_MAX, TAIL_LINES, Ending, Outcome, kill_group
+from mlci.engine.run.process_group import BATCH_S, KILL_GRACE_S, Ending, Outcome, StreamedOutput, kill_group
 from mlci.engine.run.run_token import new_token, with_token
 
 __all__ = [
@@ -520,7 +519,7 @@ def server_statuses(root: Path | None = None) -> list[ServerStatus]:
     return out
 
 
-class WarmProcess:
+class WarmProcess(StreamedOutput):
     """One pytest run forked by a warm server: the interface of `GroupProcess`.
 
     `argv` are pytest's arguments (no interpreter, no `-m pytest`).
@@ -542,10 +541,7 @@ class WarmProcess:
         """Marks what the run starts, in or out of its group (see `run_token`): a test's `setsid` daemon dies too.
         (The forked child itself shows the server's environment in /proc; its group is killed.)"""
         self._env = with_token(env, self.token)
-        self._on_lines = on_lines
-        self._lock = threading.Lock()
-        self._buffer: list[str] = []
-        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        super().__init__(on_lines)
         self._pid: int | None = None
         self._reader: threading.Thread | None = None
         self.broken = False
@@ -578,21 +574,6 @@ class WarmProcess:
         stream = os.fdopen(read_fd, "rb")
         self._reader = threading.Thread(target=self._read, args=(stream,), name=f"mlci-warm-{self._pid}", daemon=True)
         self._reader.start()
-
-    def _read(self, stream: IO[bytes]) -> None:
-        for raw in iter(stream.readline, b""):
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            line = text.rsplit("\r", 1)[-1][:LINE_MAX]
-            with self._lock:
-                self._buffer.append(line)
-        stream.close()
-
-    def _flush(self) -> None:
-        with self._lock:
-            lines, self._buffer = self._buffer, []
-        if lines:
-            self.tail.extend(lines)
-            self._on_lines(tuple(lines))
 
     def _exit_status(self, timeout: float) -> tuple[bool, int | None]:
         """(whether the child's exit was reported, its returncode)."""
