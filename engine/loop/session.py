@@ -652,18 +652,15 @@ class Session:
             work = self._pending.pop(tier)
             holder = held_by(tier, self.verdicts)
             if holder is not None:
-                self.emit(
-                    TierFinished(
-                        self._next_id("run"),
-                        tier,
-                        Verdict.HELD,
-                        0.0,
-                        reason=f"held: {holder.value} tier is red",
-                        plan_id=work.plan_id,
-                    )
-                )
+                self.emit(self._held(tier, holder, work.plan_id))
                 continue
             self._start(tier, work)
+
+    def _held(self, tier: Tier, holder: Tier, plan_id: int) -> TierFinished:
+        """The verdict of a tier a red tier holds: it never starts, so it gets its run id here."""
+        return TierFinished(
+            self._next_id("run"), tier, Verdict.HELD, 0.0, reason=f"held: {holder.value} tier is red", plan_id=plan_id
+        )
 
     def _dispatch_check(self) -> None:
         """Start the check's next tier when the watcher's run of it is over; finish the check when none is left."""
@@ -682,16 +679,7 @@ class Session:
             holder = held_by(tier, check.held)
             if holder is not None:
                 check.held[tier] = Verdict.HELD
-                emit(
-                    TierFinished(
-                        self._next_id("run"),
-                        tier,
-                        Verdict.HELD,
-                        0.0,
-                        reason=f"held: {holder.value} tier is red",
-                        plan_id=check.plan_id,
-                    )
-                )
+                emit(self._held(tier, holder, check.plan_id))
                 continue
             # A check only checks: the registry gets a challenger when the user's own loop trains one.
             run = TierRun(

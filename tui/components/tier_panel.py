@@ -41,6 +41,10 @@ _STATUS_STYLE = {
 }
 
 
+def _counts(passed: int, failed: int) -> str:
+    return f"{passed} passed, {failed} failed" if (passed or failed) else ""
+
+
 def status_label(status: str) -> tuple[str, str]:
     """A status in a few characters with its style: ("● passed", "bold green")."""
     return _STATUS_STYLE.get(status, (status, ""))
@@ -132,7 +136,7 @@ class TierPanel(Widget):
         elif isinstance(event, LastVerdict):
             self._restore(event)
         elif isinstance(event, TierFinished):
-            counts = f"{event.passed} passed, {event.failed} failed" if (event.passed or event.failed) else ""
+            counts = _counts(event.passed, event.failed)
             self._update(
                 event.tier,
                 status=event.verdict.value,
@@ -154,7 +158,7 @@ class TierPanel(Widget):
         if row.status == "running":  # the run at start is on its way: keep it, say what came before
             self._update(event.tier, earlier=earlier, earlier_stale=event.stale)
             return
-        counts = f"{event.passed} passed, {event.failed} failed" if (event.passed or event.failed) else ""
+        counts = _counts(event.passed, event.failed)
         self._update(
             event.tier,
             status=event.verdict.value,
