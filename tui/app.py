@@ -264,12 +264,17 @@ class MlciApp(App[int]):
             state = read_git_state(self.config.root)
         except Exception as exc:
             self.post_engine_event(Notice("error", mask_credentials(str(exc)), source="git"))
-            self.call_from_thread(setattr, self.query_one(GitHeader), "note", "git cannot read this repository")
+            self.call_from_thread(self._set_header, "note", "git cannot read this repository")
             return
         if state is not None:
             self.post_engine_event(state)
         else:
-            self.call_from_thread(setattr, self.query_one(GitHeader), "no_repository", True)
+            self.call_from_thread(self._set_header, "no_repository", True)
+
+    def _set_header(self, name: str, value: object) -> None:
+        """On the UI thread: the worker never touches a widget, and a header already gone (quitting) is fine."""
+        for header in self.query(GitHeader):
+            setattr(header, name, value)
 
     # -- actions -------------------------------------------------------------------------------------
 
@@ -327,11 +332,19 @@ class MlciApp(App[int]):
         for binding in self.BINDINGS:
             if not isinstance(binding, Binding) or binding.action in ("quit", "help"):
                 continue
+            if not self.check_action(binding.action, ()):
+                continue
             yield SystemCommand(
                 binding.description,
                 f"key {binding.key_display or binding.key}",
                 lambda action=binding.action: self.run_action(action),
             )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The talk's keys exist only while a talk plays (so `?` and the palette list them only then)."""
+        if action.startswith("scenario_"):
+            return self.scenario
+        return True
 
     def action_scenario_pause(self) -> None:
         if self.player is not None:
