@@ -1,6 +1,6 @@
 """Shared fixtures: a demo sandbox (real git, DVC, MLflow, bare remote), built once per run.
 
-Under pytest-xdist (`make test` runs the suite on every core) the template is built once for
+Under pytest-xdist (`make test` runs the suite on two workers per core) the template is built once for
 the whole run, not once per worker: the first worker to need it builds it under a file lock
 in the run's shared temporary directory, the others wait for it and copy it.
 """
@@ -22,8 +22,10 @@ from tests.tmux import Tmux, tmux_available
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ("tests.schedule",)  # under xdist, the longest modules start first (see schedule.py)
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # `make test` starts one worker per core. Torch, numpy and scikit-learn in the tests'
+    # `make test` starts two workers per core. Torch, numpy and scikit-learn in the tests'
     # subprocesses (training, the gates' latency timing) then use one thread each: left to
     # start a thread per core in every worker, they preempt each other, and a latency gate
     # measured beside a training run reads the other worker's load.

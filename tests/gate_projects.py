@@ -82,6 +82,10 @@ def _data(seed: int, rows: int) -> Any:
     return pd.DataFrame({"x1": x1, "x2": x2, "g": g, "y": y})
 
 
+PIP_REQUIREMENTS = ["scikit-learn"]
+"""Given to `save_model`, so MLflow does not infer them: inferring starts a Python that imports the model (seconds)."""
+
+
 def _train_and_save(root: Path) -> dict[str, float]:
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -97,6 +101,7 @@ def _train_and_save(root: Path) -> dict[str, float]:
         model,
         str(root / "models" / "model"),
         signature=infer_signature(train[["x1", "x2"]], model.predict(train[["x1", "x2"]])),
+        pip_requirements=PIP_REQUIREMENTS,
     )
     pred = model.predict(test[["x1", "x2"]])
     proba = model.predict_proba(test[["x1", "x2"]])[:, 1]

@@ -124,6 +124,12 @@ def processes_with_env(name: str, value: str) -> list[int]:
     return found
 
 
+def _brief(event: Event) -> str:
+    """An event's kind, with its tier, verdict or text where it has one: enough to read a failed wait."""
+    detail = [str(getattr(event, name)) for name in ("tier", "verdict", "text") if getattr(event, name, None)]
+    return f"{type(event).__name__}({', '.join(detail)})" if detail else type(event).__name__
+
+
 class EventLog:
     """Collects events from any thread; tests wait on it for what a user would see."""
 
@@ -150,8 +156,11 @@ class EventLog:
                         return event
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    kinds = [type(e).__name__ for e in self.events[-30:]]
-                    raise AssertionError(f"no matching event within {timeout}s; last events: {kinds}")
+                    kinds = [_brief(e) for e in self.events[-30:]]
+                    raise AssertionError(
+                        f"no matching event within {timeout}s ({len(self.events) - after} since the wait began);"
+                        f" last events: {kinds}"
+                    )
                 self._cond.wait(remaining)
 
     def finished(self, tier: Tier) -> list[TierFinished]:

@@ -432,6 +432,8 @@ class Watcher:
                     self._process(paths, git)
             except (OSError, MlciError) as exc:
                 self.on_notice(Notice("error", f"watch: {exc}", "watch"))
+            except Exception as exc:  # a bug must not end the watching silently: say it, keep watching
+                self.on_notice(Notice("error", f"watch: internal error: {type(exc).__name__}: {exc}", "watch"))
 
     def _next_job(self) -> tuple[str, set[str], bool] | None:
         """Wait for the next thing to do: a baseline refresh, or a burst that has gone quiet."""

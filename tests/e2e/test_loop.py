@@ -53,6 +53,10 @@ class Watch:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self.stderr: list[str] = []
+        """What mlci wrote to stderr, drained as it comes (a full pipe would block mlci), shown when a test fails."""
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
         self.log.wait_for(lambda e: isinstance(e, Notice) and e.text.startswith("watching"), timeout=120)
 
     def _read(self) -> None:
@@ -62,6 +66,10 @@ class Watch:
                 self.log(event_from_json(json.loads(line)))
             except (ValueError, KeyError):
                 self.stray.append(line)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self.stderr.extend(self.proc.stderr)
 
     def quit(self, sig: int = signal.SIGINT) -> int:
         """Send `sig` as a person (Ctrl-C) or a supervisor (SIGTERM) would; the exit status."""
@@ -73,6 +81,7 @@ class Watch:
     def close(self) -> None:
         """Reap the process's output: pipes left to the garbage collector are a ResourceWarning."""
         self._reader.join(10)
+        self._stderr_reader.join(10)
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
@@ -93,6 +102,8 @@ def watch(tool_env: dict[str, str]) -> Iterator[Callable[[Path], Watch]]:
             w.proc.kill()
             w.proc.wait()
         w.close()
+        # Shown by pytest only when the test failed: what mlci said besides its events.
+        print("mlci watch stderr:", "".join(w.stderr[-80:]) or "(nothing)", file=sys.stderr)
 
 
 def test_breaking_a_unit_test_turns_the_code_tier_red_naming_it_and_fixing_it_green(

@@ -20,7 +20,7 @@ from mlci.engine.errors import ConfigError
 from mlci.engine.events import GateReport, GateResult
 from mlci.engine.gates.evaluate import evaluate_gates
 
-from tests.gate_projects import build_gate_project, copy_project, write_gates
+from tests.gate_projects import PIP_REQUIREMENTS, build_gate_project, copy_project, write_gates
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,10 @@ def _string_label_project(root: Path) -> Path:
     model = LogisticRegression().fit(train[["x1"]], train["y"])
     assert list(model.classes_) == ["approved", "denied"]
     mlflow.sklearn.save_model(
-        model, str(root / "models" / "model"), signature=infer_signature(train[["x1"]], model.predict(train[["x1"]]))
+        model,
+        str(root / "models" / "model"),
+        signature=infer_signature(train[["x1"]], model.predict(train[["x1"]])),
+        pip_requirements=PIP_REQUIREMENTS,
     )
     return root
 
@@ -272,7 +275,7 @@ def _other_model(project: Path) -> Path:
     from mlflow.models import infer_signature
 
     signature = infer_signature(train[["x1", "x2"]], model.predict(train[["x1", "x2"]]))
-    mlflow.sklearn.save_model(model, str(path), signature=signature)
+    mlflow.sklearn.save_model(model, str(path), signature=signature, pip_requirements=PIP_REQUIREMENTS)
     return path
 
 
