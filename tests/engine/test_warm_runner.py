@@ -111,6 +111,7 @@ def test_an_edit_to_a_source_module_fails_the_very_next_warm_run_and_the_fix_pas
     root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
     config = load_config(root)
     assert run_tier(config)[0].verdict is Verdict.PASSED
+    assert run_tier(config)[0].verdict is Verdict.PASSED  # restarted once, with what the first run imported
     pid = server_pid(root)
     write(root / "calc.py", "def add(a, b):\n    return a - b\n")
     broken, log = run_tier(config)
@@ -118,7 +119,7 @@ def test_an_edit_to_a_source_module_fails_the_very_next_warm_run_and_the_fix_pas
     assert outcomes(log)["tests/unit/test_calc.py::test_add"] is TestOutcome.FAILED
     write(root / "calc.py", "def add(a, b):\n    return a + b\n")
     assert run_tier(config)[0].verdict is Verdict.PASSED
-    assert server_pid(root) == pid  # the same server served all three
+    assert server_pid(root) == pid  # the same server served the edit and the fix
 
 
 def test_a_conftest_edit_restarts_the_server_and_that_run_is_cold(tmp_path: Path) -> None:
@@ -245,8 +246,56 @@ def test_a_preloaded_module_that_starts_a_thread_or_initialises_cuda_is_left_out
     assert "preloading fakegpu initialised CUDA (not fork-safe): restarting without it" in said
     [status] = server_statuses(root)
     assert not {"threadymod", "fakegpu"} & set(status.preloaded)
-    again, log = run_tier(load_config(root))
-    assert again.verdict is Verdict.PASSED and not notices(log)
+    again, log = run_tier(load_config(root))  # restarted with what the first run imported, still without them
+    assert again.verdict is Verdict.PASSED and not [n for n in notices(log) if "threadymod" in n or "fakegpu" in n]
+    [status] = server_statuses(root)
+    assert not {"threadymod", "fakegpu"} & set(status.preloaded)
+
+
+LAZY_LIBRARY = {
+    "heavylib/__init__.py": """
+        def deterministic():
+            # Like torch.use_deterministic_algorithms: imports its heavy part on the first call.
+            import heavylib.compiler
+
+            return heavylib.compiler.READY
+    """,
+    "heavylib/compiler.py": "READY = True\n",
+}
+
+
+def test_what_a_run_imports_beyond_the_preloaded_modules_is_preloaded_for_the_next_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = tmp_path / "env" / "site-packages"  # an installed library, as the project's environment has it
+    for name, text in LAZY_LIBRARY.items():
+        write(lib / name, text)
+    monkeypatch.setenv("PYTHONPATH", str(lib))
+    tests = {
+        "tests/unit/test_lazy.py": """
+            import sys
+            from pathlib import Path
+
+            import heavylib
+
+            def test_deterministic():
+                with Path("runs.txt").open("a") as runs:  # was it imported before the test asked for it?
+                    runs.write(f"{'heavylib.compiler' in sys.modules}\\n")
+                assert heavylib.deterministic()
+        """
+    }
+    root = make_project(tmp_path / "p", tests=tests)
+    first, log = run_tier(load_config(root))
+    assert first.verdict is Verdict.PASSED
+    second, log = run_tier(load_config(root))
+    assert second.verdict is Verdict.PASSED
+    said = notices(log)
+    assert any(n.startswith("warm runner: the runs imported ") and "restarting with them" in n for n in said)
+    [status] = server_statuses(root)
+    assert "heavylib.compiler" in status.preloaded
+    third, log = run_tier(load_config(root))
+    assert third.verdict is Verdict.PASSED and not notices(log)  # learned once: no restart after each run
+    assert (root / "runs.txt").read_text().split() == ["False", "True", "True"]
 
 
 SLEEPER = {

@@ -12,6 +12,9 @@ when mlci does (its socket closes), when it has run nothing for the idle timeout
 * it is still preloading after such a restart: this run is cold;
 * a preloaded module is not fork-safe (it started a thread, or initialised CUDA): the
   server reports it and exits, and is started again without that module;
+* a run imported third-party modules the server had not (a test that calls
+  `torch.use_deterministic_algorithms` imports `torch._dynamo`, 1.7 s): once the run is
+  over, the server is restarted in the background with them too, so the next runs are spared;
 * anything else that goes wrong: this run is cold, with a notice that says why.
 
 A `WarmProcess` has the interface of `GroupProcess` (start, wait, pgid, tail), so the tier's
@@ -179,6 +182,10 @@ class _Server:
         """(modules, what they did, notice level): the server exited, to be restarted without them."""
         self.busy = False
         self.started = time.monotonic()
+        self.learned: set[str] = set()
+        """Modules its runs imported that it had not preloaded (the "learned" of the exit messages)."""
+        self.relearning = False
+        """Started again to preload what the runs imported: a run waits for it (see `_Pool._relearn`)."""
         self._buffer = b""
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._log = _runtime_dir() / f"{_key_name(root, tier)}.log"
@@ -324,6 +331,8 @@ class _Pool:
         self._servers: dict[tuple[str, str, str], _Server] = {}
         self._excluded: dict[tuple[str, str, str], set[str]] = {}
         self._violations: dict[tuple[str, str, str], int] = {}
+        self._learned: dict[tuple[str, str, str], set[str]] = {}
+        """Modules the runs imported beyond the preloaded ones: every later server of the key preloads them too."""
 
     def lease(
         self,
@@ -339,8 +348,8 @@ class _Pool:
         modules: Callable[[], Sequence[str]],
     ) -> Lease:
         key = (interpreter, str(root), tier)
-        notices: list[tuple[str, str]] = []
         with self._lock:
+            notices: list[tuple[str, str]] = []
             server = self._servers.get(key)
             if server is not None and server.busy:
                 return Lease(None, (("info", "warm runner: the server is busy with another run; this run is cold"),))
@@ -348,7 +357,7 @@ class _Pool:
                 server.stop()  # exited idle (or was killed): start a fresh one below
                 del self._servers[key]
                 server = None
-            blocking = server is None
+            blocking = server is None or (server.relearning and server.ready is None)
             start = _Start(root, tier, tests, env, idle_s, modules)
             if server is None:
                 server = self._start(key, start)
@@ -359,7 +368,12 @@ class _Pool:
                 if server.ready is not None:
                     current.update(site_state(server.site_dirs))
                 changed = _changed(server.fresh, current)
-                if changed:
+                relearned = None if changed or server.ready is None else self._relearn(key, server, start)
+                if relearned is not None:
+                    server, note = relearned
+                    notices.append(("info", note))
+                    blocking = True  # never slower than a cold run, which imports the same modules
+                elif changed:
                     server.stop()
                     self._servers.pop(key)
                     server = self._start(key, start)
@@ -416,7 +430,8 @@ class _Pool:
 
     def _start(self, key: tuple[str, str, str], start: _Start) -> _Server:
         excluded = self._excluded.get(key, set())
-        chosen = [m for m in start.modules() if m not in excluded and m.split(".", 1)[0] not in excluded]
+        wanted = [*start.modules(), *sorted(self._learned.get(key, set()))]
+        chosen = list(dict.fromkeys(m for m in wanted if m not in excluded and m.split(".", 1)[0] not in excluded))
         server = _Server(
             interpreter=key[0],
             root=start.root,
@@ -437,6 +452,21 @@ class _Pool:
                 for key, known in list(self._servers.items()):
                     if known is server:
                         del self._servers[key]
+
+    def _relearn(self, key: tuple[str, str, str], server: _Server, start: _Start) -> tuple[_Server, str] | None:
+        """A server restarted to preload what its runs imported beyond its modules, and the notice; None if none.
+
+        Once per module: one the server refused (not fork-safe) or could not import is not tried again.
+        """
+        new = server.learned - set(server.modules) - self._learned.get(key, set())
+        if not new:
+            return None
+        self._learned.setdefault(key, set()).update(new)
+        server.stop()
+        fresh = self._start(key, start)
+        fresh.relearning = True
+        named = ", ".join(sorted(new)[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+        return fresh, f"warm runner: the runs imported {named} beyond what was preloaded: restarting with them"
 
     def stop(self, root: Path | None = None) -> None:
         with self._lock:
@@ -585,6 +615,7 @@ class WarmProcess(StreamedOutput):
         if message is None:
             return False, None
         if "exited" in message:
+            self.server.learned.update(str(m) for m in message.get("learned", ()))
             return True, int(message["returncode"])
         return False, None
 

@@ -10,7 +10,12 @@ output pipe passed as a file descriptor with each request):
               or {"violation": [MODULE...], "what": "...", "level": "warning|info"} (and exits): restart without them
     client -> {"argv": [...], "env": {...}, "cwd": ROOT}  + the write end of the output pipe
     server -> {"started": PID}     the child, leader of a process group of its own
-    server -> {"exited": PID, "returncode": N}   negative: killed by that signal
+    server -> {"exited": PID, "returncode": N, "learned": [...]}   negative: killed by that signal
+
+"learned" (when not empty) names the third-party modules the run imported that the server
+had not: `torch.use_deterministic_algorithms` imports `torch._dynamo` (1.7 s) inside a test,
+which no reading of the project's imports can see. The client restarts the server with them
+once the run is over, so that only the first run pays for them.
 
 The child runs pytest in-process (`pytest.main`) with the request's arguments, environment
 and working directory, its stdout and stderr on the pipe, and ends with `os._exit`: the
@@ -41,6 +46,7 @@ import select
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -175,14 +181,14 @@ def _abandoned(sock: socket.socket) -> bool:
         return True
 
 
-def preload(modules: list[str], root: str, sock: socket.socket) -> tuple[list[str], list[str]]:
+def preload(modules: list[str], root: str, sock: socket.socket, owned: set[str]) -> tuple[list[str], list[str]]:
     """Import pytest, its plugins and `modules`; the ones imported and the ones skipped (own, missing, broken).
 
-    Between two imports it checks that mlci is still there, and exits if not.
+    `owned` are the pytest plugins' modules (`plugin_owned`), left to the child. Between two
+    imports it checks that mlci is still there, and exits if not.
     """
     done: list[str] = []
     skipped: list[str] = []
-    owned = plugin_owned()
     with contextlib.suppress(Exception):
         modules = [*plugin_dependencies(owned), *modules]
     seen = owned & set(sys.modules)
@@ -219,10 +225,11 @@ def preload(modules: list[str], root: str, sock: socket.socket) -> tuple[list[st
 
 
 class _Server:
-    def __init__(self, sock: socket.socket, root: str, idle_s: float) -> None:
+    def __init__(self, sock: socket.socket, root: str, idle_s: float, owned: set[str]) -> None:
         self.sock = sock
         self.root = root
         self.idle_s = idle_s
+        self.owned = owned
         self.buffer = b""
         self.fds: list[int] = []
         """Output pipes received with a request whose line has not fully arrived yet."""
@@ -280,7 +287,7 @@ class _Server:
             return
         pid = os.fork()
         if pid == 0:
-            _child(request, out_fd, self.sock)  # never returns
+            _child(request, out_fd, self.sock, self.owned)  # never returns
         os.close(out_fd)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, the group exists before a kill
@@ -301,7 +308,11 @@ class _Server:
             os.close(self.child_fd)
             self.child_fd = None
         self.child = None
-        self.send({"exited": pid, "returncode": os.waitstatus_to_exitcode(status)})
+        message: dict[str, Any] = {"exited": pid, "returncode": os.waitstatus_to_exitcode(status)}
+        learned = _read_learned(pid)
+        if learned:
+            message["learned"] = learned
+        self.send(message)
 
     def stop_child(self) -> None:
         """Kill the running child's whole group (SIGTERM, then SIGKILL) and reap it."""
@@ -316,6 +327,7 @@ class _Server:
             os.killpg(self.child, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.child, 0)
+        _read_learned(self.child)  # what a killed run learned is not worth a restart; the file goes
         self.child = None
 
 
@@ -335,8 +347,51 @@ def _reseed() -> None:
             torch.seed()
 
 
-def _child(request: dict[str, Any], out_fd: int, sock: socket.socket) -> None:
+def _learned_path(child: int) -> str:
+    """Where a child leaves the modules it learned, for its server to read once it has reaped it."""
+    return os.path.join(tempfile.gettempdir(), f"mlci-warm-learned-{child}.json")
+
+
+def learned_modules(before: set[str], owned: set[str]) -> list[str]:
+    """The modules imported since `before` that the server could preload: installed third-party ones, each
+    the first of its tree (`torch._dynamo`, not the hundreds it imports along), never a pytest plugin's."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        if name in before or module is None:
+            continue
+        parent = name.rpartition(".")[0]
+        if (parent and parent not in before) or name.partition(".")[0] in owned:
+            continue
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and _in_environment(path):
+            found.append(name)
+    return sorted(found)
+
+
+def _write_learned(before: set[str], owned: set[str]) -> None:
+    with contextlib.suppress(Exception):
+        learned = learned_modules(before, owned)
+        if learned:
+            with open(_learned_path(os.getpid()), "w", encoding="utf-8") as fh:
+                json.dump(learned, fh)
+
+
+def _read_learned(child: int) -> list[str]:
+    path = _learned_path(child)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return []
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return [str(name) for name in data] if isinstance(data, list) else []
+
+
+def _child(request: dict[str, Any], out_fd: int, sock: socket.socket, owned: set[str]) -> None:
     code = 3
+    before = set(sys.modules)
     try:
         os.setpgid(0, 0)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
@@ -370,6 +425,7 @@ def _child(request: dict[str, Any], out_fd: int, sock: socket.socket) -> None:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        _write_learned(before, owned)
         os._exit(code)
 
 
@@ -379,10 +435,10 @@ def main() -> None:
     started = time.monotonic()
     gc.disable()  # the server allocates little once preloaded; its children enable it again
     signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
-    server = _Server(sock, os.path.realpath(root), float(idle_s))
+    server = _Server(sock, os.path.realpath(root), float(idle_s), plugin_owned())
     try:
         try:
-            done, skipped = preload(modules, server.root, sock)
+            done, skipped = preload(modules, server.root, sock, server.owned)
         except _Violation as violation:
             server.send({"violation": violation.modules, "what": violation.what, "level": violation.level})
             return
