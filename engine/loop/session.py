@@ -171,7 +171,7 @@ class Session:
         emit: Emit,
         watch: bool = True,
         record_history: bool = True,
-        quiet_period_s: float = 0.25,
+        quiet_period_s: float | None = None,
         force_polling: bool = False,
         gpu: bool = False,
         warm_runner: bool = False,
@@ -484,7 +484,7 @@ class Session:
                 self.config.root,
                 on_change=lambda change: self._put(_Change(change)),
                 on_notice=self.emit,
-                quiet_period_s=self._quiet_period_s,
+                **({} if self._quiet_period_s is None else {"quiet_period_s": self._quiet_period_s}),
                 force_polling=self._force_polling,
             )
             self._watcher.start()
