@@ -13,8 +13,9 @@ when mlci does (its socket closes), when it has run nothing for the idle timeout
 * a preloaded module is not fork-safe (it started a thread, or initialised CUDA): the
   server reports it and exits, and is started again without that module;
 * a run imported third-party modules the server had not (a test that calls
-  `torch.use_deterministic_algorithms` imports `torch._dynamo`, 1.7 s): once the run is
-  over, the server is restarted in the background with them too, so the next runs are spared;
+  `torch.use_deterministic_algorithms` imports `torch._dynamo`, 1.7 s): the next run
+  restarts the server with them too and waits for it (never slower than the cold run it
+  would otherwise be), and the runs after are spared them;
 * anything else that goes wrong: this run is cold, with a notice that says why.
 
 A `WarmProcess` has the interface of `GroupProcess` (start, wait, pgid, tail), so the tier's

@@ -15,7 +15,7 @@ output pipe passed as a file descriptor with each request):
 "learned" (when not empty) names the third-party modules the run imported that the server
 had not: `torch.use_deterministic_algorithms` imports `torch._dynamo` (1.7 s) inside a test,
 which no reading of the project's imports can see. The client restarts the server with them
-once the run is over, so that only the first run pays for them.
+before the next run, so that only the first run pays for them.
 
 The child runs pytest in-process (`pytest.main`) with the request's arguments, environment
 and working directory, its stdout and stderr on the pipe, and ends with `os._exit`: the
@@ -43,6 +43,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -230,6 +231,8 @@ class _Server:
         self.root = root
         self.idle_s = idle_s
         self.owned = owned
+        self.learned_dir = tempfile.mkdtemp(prefix="mlci-warm-")
+        """Private (0700): where each child leaves the modules it learned (see `learned_modules`)."""
         self.buffer = b""
         self.fds: list[int] = []
         """Output pipes received with a request whose line has not fully arrived yet."""
@@ -287,7 +290,7 @@ class _Server:
             return
         pid = os.fork()
         if pid == 0:
-            _child(request, out_fd, self.sock, self.owned)  # never returns
+            _child(request, out_fd, self.sock, self.owned, self.learned_dir)  # never returns
         os.close(out_fd)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, the group exists before a kill
@@ -309,7 +312,7 @@ class _Server:
             self.child_fd = None
         self.child = None
         message: dict[str, Any] = {"exited": pid, "returncode": os.waitstatus_to_exitcode(status)}
-        learned = _read_learned(pid)
+        learned = _read_learned(self.learned_dir, pid)
         if learned:
             message["learned"] = learned
         self.send(message)
@@ -327,7 +330,7 @@ class _Server:
             os.killpg(self.child, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.child, 0)
-        _read_learned(self.child)  # what a killed run learned is not worth a restart; the file goes
+        _read_learned(self.learned_dir, self.child)  # a killed run's is not worth a restart; the file goes
         self.child = None
 
 
@@ -347,9 +350,9 @@ def _reseed() -> None:
             torch.seed()
 
 
-def _learned_path(child: int) -> str:
+def _learned_path(directory: str, child: int) -> str:
     """Where a child leaves the modules it learned, for its server to read once it has reaped it."""
-    return os.path.join(tempfile.gettempdir(), f"mlci-warm-learned-{child}.json")
+    return os.path.join(directory, f"{child}.json")
 
 
 def learned_modules(before: set[str], owned: set[str]) -> list[str]:
@@ -368,16 +371,16 @@ def learned_modules(before: set[str], owned: set[str]) -> list[str]:
     return sorted(found)
 
 
-def _write_learned(before: set[str], owned: set[str]) -> None:
+def _write_learned(directory: str, before: set[str], owned: set[str]) -> None:
     with contextlib.suppress(Exception):
         learned = learned_modules(before, owned)
         if learned:
-            with open(_learned_path(os.getpid()), "w", encoding="utf-8") as fh:
+            with open(_learned_path(directory, os.getpid()), "w", encoding="utf-8") as fh:
                 json.dump(learned, fh)
 
 
-def _read_learned(child: int) -> list[str]:
-    path = _learned_path(child)
+def _read_learned(directory: str, child: int) -> list[str]:
+    path = _learned_path(directory, child)
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -389,7 +392,7 @@ def _read_learned(child: int) -> list[str]:
     return [str(name) for name in data] if isinstance(data, list) else []
 
 
-def _child(request: dict[str, Any], out_fd: int, sock: socket.socket, owned: set[str]) -> None:
+def _child(request: dict[str, Any], out_fd: int, sock: socket.socket, owned: set[str], learned_dir: str) -> None:
     code = 3
     before = set(sys.modules)
     try:
@@ -425,7 +428,7 @@ def _child(request: dict[str, Any], out_fd: int, sock: socket.socket, owned: set
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        _write_learned(before, owned)
+        _write_learned(learned_dir, before, owned)
         os._exit(code)
 
 
@@ -459,6 +462,7 @@ def main() -> None:
         pass
     finally:
         server.stop_child()
+        shutil.rmtree(server.learned_dir, ignore_errors=True)
         # Skip the interpreter's teardown: with torch loaded it takes seconds and does nothing we need.
         os._exit(0)
 
