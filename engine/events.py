@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "DVCLIVE_RUN_PREFIX",
+    "SUPERSEDED",
     "AffectedVerdict",
     "ChangeDetected",
     "CiJob",
@@ -91,6 +92,10 @@ class Verdict(enum.StrEnum):
     @property
     def is_green(self) -> bool:
         return self is Verdict.PASSED
+
+
+SUPERSEDED = "superseded: a newer change needs this tier"
+"""The reason of a code or data run CANCELLED because a newer change reruns the tier: a verdict is still to come."""
 
 
 class TestOutcome(enum.StrEnum):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from mlci.engine.errors import MlciError
 from mlci.engine.events import (
+    SUPERSEDED,
     CiStatus,
     Event,
     GateReport,
@@ -69,6 +70,8 @@ class Seen:
 
     def observe(self, event: Event) -> None:
         if isinstance(event, TierFinished):
+            if event.verdict is Verdict.CANCELLED and event.reason == SUPERSEDED:
+                return  # a newer change reruns the tier: its verdict is the one the step waits for
             self.finished[event.tier] = event
         elif isinstance(event, TestResult) and event.outcome in (TestOutcome.FAILED, TestOutcome.ERROR):
             self.failed_tests.append(event.nodeid)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from mlci.engine.errors import MlciError
 from mlci.engine.events import (
+    SUPERSEDED,
     TIER_ORDER,
     ChangeDetected,
     Event,
@@ -589,7 +590,7 @@ class Session:
             if active is None:
                 continue
             if tier in FAST_TIERS:
-                active.run.cancel("superseded: a newer change needs this tier")
+                active.run.cancel(SUPERSEDED)
             else:
                 active.stale += 1
                 self.emit(TierStale(tier, active.run.run_id, active.stale))

@@ -67,10 +67,16 @@ ALWAYS_IGNORED = PatternSet(
 """What runs and tools write for themselves: never a change, even when git does not ignore it."""
 
 QUIET_PERIOD_S = 0.05
-"""A burst ends after this long without an event. An editor's save (write, or write a copy and
-rename) and a formatter's rewrite a moment later arrive within a few milliseconds each; a git
-operation is waited for through its index.lock instead. Every millisecond here is added to
-every verdict (it was 0.25 s: 40 % of the first verdict on the sample project)."""
+"""A burst ends after this long without an event, once every file written in it is closed. An
+editor's save (write, or write a copy and rename) arrives within a few milliseconds; a file
+still open for writing (a script writing a large CSV, slowed by a busy machine) holds the
+burst until it is closed; a git operation is waited for through its index.lock. Every
+millisecond here is added to every verdict (it was 0.25 s: 40 % of the first verdict on the
+sample project)."""
+
+OPEN_WRITE_HOLD_S = 2.0
+"""A file written and not closed holds the burst only while its events keep coming within this:
+a file held open for good (a log) must not stop the watching."""
 
 FILES_PER_POLL_SECOND = 10_000
 """Polling stats every file on each scan (about 10 us each, in Python): one second between scans
@@ -216,6 +222,8 @@ class Watcher:
         self._pending: set[str] = set()
         self._git_touched = False
         self._last_event = 0.0
+        self._writing: set[str] = set()
+        """Files written in this burst and not closed yet (inotify reports the close; polling cannot)."""
         self._refresh: list[str] = []
         self._suppressed: collections.Counter[str] = collections.Counter()
         self._stopping = False
@@ -406,6 +414,11 @@ class Watcher:
             found = [rel for rel in found if not self._is_suppressed(rel)]
             if not found and not git:
                 return
+            if not event.is_directory and not self._polling:
+                if event.event_type in ("created", "modified"):
+                    self._writing.update(found)
+                else:  # closed, deleted, or moved: the content is whole, or gone
+                    self._writing.difference_update(found)
             self._pending.update(found)
             self._git_touched = self._git_touched or git
             self._last_event = time.monotonic()
@@ -457,6 +470,10 @@ class Watcher:
                 if remaining > 0:
                     self._cond.wait(remaining)
                     continue
+                held = self._last_event + OPEN_WRITE_HOLD_S - time.monotonic()
+                if self._writing and held > 0:
+                    self._cond.wait(held)  # a close event (or the hold running out) wakes this
+                    continue
                 if lock_file.exists():
                     now = time.monotonic()
                     if locked_since is None:
@@ -473,6 +490,7 @@ class Watcher:
                     self._cond.wait(LOCK_RECHECK_S)
                     continue
                 paths, self._pending = self._pending, set()
+                self._writing.clear()
                 git, self._git_touched = self._git_touched, False
                 return "burst", paths, git
         return None
