@@ -13,10 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.loop_projects import MARKER_ENV
 from tests.tmux import Tmux
 
 pytestmark = pytest.mark.e2e
@@ -44,15 +46,20 @@ def remote_refs(sandbox: Path) -> str:
     return git(bare, "for-each-ref", "--format=%(refname) %(objectname)")
 
 
+MARKER = f"push-tui-{uuid.uuid4().hex}"
+"""In the dashboard's environment, so in every process it starts: other tests' checks run beside this one."""
+
+
 def processes_of(sandbox: Path) -> list[tuple[str, str]]:
-    """(cwd, command) of processes working in the project or in a check's worktree: what a run would leave."""
+    """(cwd, command) of processes working in the project or in its check's worktree: what a run would leave."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cwd = os.readlink(entry / "cwd")
-            if cwd == str(sandbox) or "/mlci-check-" in cwd:
+            ours = f"{MARKER_ENV}={MARKER}".encode() in (entry / "environ").read_bytes().split(b"\0")
+            if cwd == str(sandbox) or ("/mlci-check-" in cwd and ours):
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 found.append((cwd, command))
         except OSError:
@@ -99,7 +106,7 @@ def test_push_check_in_the_dashboard_edit_cancel_and_quit(sandbox: Path, tmux: T
     git(sandbox, "add", "tests/unit/test_slow_in_check.py")
     git(sandbox, "commit", "-q", "-m", "A test that takes its time in the check")
     before = remote_refs(sandbox)
-    tmux.start([MLCI_TUI, str(sandbox)], env={"NO_COLOR": "1"})
+    tmux.start([MLCI_TUI, str(sandbox)], env={"NO_COLOR": "1", MARKER_ENV: MARKER})
     tmux.wait_for("watching", timeout=120)
 
     # The first push: an edit during its check, then `x`.
