@@ -8,13 +8,14 @@ wherever it was recorded, and `higher_is_better` says which way a regression poi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 __all__ = [
     "CLASSIFICATION_METRICS",
     "FAIRNESS_METRICS",
     "canonical",
+    "flatten_dotted",
     "flatten_numbers",
     "higher_is_better",
     "lookup",
@@ -96,13 +97,25 @@ def higher_is_better(name: str, *, has_min: bool | None = None) -> bool:
     return has_min is not False
 
 
-def flatten_numbers(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Nested metrics as dotted keys; booleans and strings are not metrics and are left out."""
-    out: dict[str, float] = {}
+T = TypeVar("T")
+
+
+def flatten_dotted(data: Mapping[str, Any], leaf: Callable[[Any], T | None], prefix: str = "") -> dict[str, T]:
+    """A nested mapping as dotted keys (`train.lr`), each leaf turned by `leaf`; a leaf it maps to None is left out."""
+    out: dict[str, T] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            out.update(flatten_numbers(value, dotted + "."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[dotted] = float(value)
+            out.update(flatten_dotted(value, leaf, dotted + "."))
+        elif (kept := leaf(value)) is not None:
+            out[dotted] = kept
     return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def flatten_numbers(data: Mapping[str, Any]) -> dict[str, float]:
+    """Nested metrics as dotted keys; booleans and strings are not metrics and are left out."""
+    return flatten_dotted(data, _number)

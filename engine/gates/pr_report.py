@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlci.engine.config.loader import Config
-from mlci.engine.config.metric_names import canonical, lookup
+from mlci.engine.config.metric_names import canonical, flatten_dotted, lookup
 from mlci.engine.config.tracking_store import quiet_mlflow, unreachable_reason
 from mlci.engine.errors import MlciError
 from mlci.engine.events import DvcMetrics, GateReport, GateResult, event_from_json
@@ -117,15 +116,8 @@ def _metric_rows(run: GateRun) -> tuple[MetricRow, ...]:
     return tuple(rows.values())
 
 
-def _flat_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_flat_params(value, dotted + "."))
-        else:
-            out[dotted] = json.dumps(value) if not isinstance(value, str) else value
-    return out
+def _param_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _params(root: Path, rev: str | None) -> dict[str, str]:
@@ -137,7 +129,7 @@ def _params(root: Path, rev: str | None) -> dict[str, str]:
     for rev_data in dvc_rev_data(shown, rev):
         for name, file_data in (rev_data.get("data") or {}).items():
             prefix = "" if Path(name).name == "params.yaml" else f"{Path(name).name}:"
-            out.update(_flat_params(file_data.get("data") or {}, prefix))
+            out.update(flatten_dotted(file_data.get("data") or {}, _param_text, prefix))
     return out
 
 

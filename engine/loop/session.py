@@ -485,7 +485,7 @@ class Session:
                 self.config.root,
                 on_change=lambda change: self._put(_Change(change)),
                 on_notice=self.emit,
-                **({} if self._quiet_period_s is None else {"quiet_period_s": self._quiet_period_s}),
+                quiet_period_s=self._quiet_period_s,
                 force_polling=self._force_polling,
             )
             self._watcher.start()

@@ -195,7 +195,7 @@ class Watcher:
         root: the project root (a git working tree).
         on_change: called on the watcher thread with one ChangeDetected per burst.
         on_notice: called with warnings (polling fallback, a stale index.lock) and errors.
-        quiet_period_s: a burst ends when no event came for this long.
+        quiet_period_s: a burst ends when no event came for this long (None: `QUIET_PERIOD_S`).
         force_polling: poll even where inotify works.
     """
 
@@ -205,7 +205,7 @@ class Watcher:
         *,
         on_change: Callable[[ChangeDetected], None],
         on_notice: Callable[[Notice], None] = lambda n: None,
-        quiet_period_s: float = QUIET_PERIOD_S,
+        quiet_period_s: float | None = None,
         force_polling: bool = False,
     ) -> None:
         self.root = Path(root).resolve()
@@ -215,7 +215,7 @@ class Watcher:
         self.git_dir = git_dir.resolve()
         self.on_change = on_change
         self.on_notice = on_notice
-        self.quiet_period_s = quiet_period_s
+        self.quiet_period_s = QUIET_PERIOD_S if quiet_period_s is None else quiet_period_s
         self.force_polling = force_polling
 
         self._cond = threading.Condition()

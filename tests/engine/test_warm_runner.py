@@ -222,13 +222,19 @@ FORK_UNSAFE = {
 }
 
 
+def project_with_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lib: Path, library: dict[str, str], tests: dict[str, str]
+) -> Path:
+    """A project whose tests import `library`: third-party modules in `lib`, outside the project, on PYTHONPATH."""
+    for name, text in library.items():
+        write(lib / name, text)
+    monkeypatch.setenv("PYTHONPATH", str(lib))
+    return make_project(tmp_path / "p", tests=tests)
+
+
 def test_a_preloaded_module_that_starts_a_thread_or_initialises_cuda_is_left_out_with_a_notice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lib = tmp_path / "lib"  # third-party modules: outside the project, on the tier's PYTHONPATH
-    for name, text in FORK_UNSAFE.items():
-        write(lib / name, text)
-    monkeypatch.setenv("PYTHONPATH", str(lib))
     tests = {
         "tests/unit/test_libs.py": """
             import fakegpu
@@ -238,7 +244,7 @@ def test_a_preloaded_module_that_starts_a_thread_or_initialises_cuda_is_left_out
                 assert fakegpu.cuda.is_initialized() and threadymod
         """
     }
-    root = make_project(tmp_path / "p", tests=tests)
+    root = project_with_library(tmp_path, monkeypatch, tmp_path / "lib", FORK_UNSAFE, tests)
     finished, log = run_tier(load_config(root))
     assert finished.verdict is Verdict.PASSED
     said = "\n".join(notices(log))
@@ -267,10 +273,6 @@ LAZY_LIBRARY = {
 def test_what_a_run_imports_beyond_the_preloaded_modules_is_preloaded_for_the_next_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lib = tmp_path / "env" / "site-packages"  # an installed library, as the project's environment has it
-    for name, text in LAZY_LIBRARY.items():
-        write(lib / name, text)
-    monkeypatch.setenv("PYTHONPATH", str(lib))
     tests = {
         "tests/unit/test_lazy.py": """
             import sys
@@ -284,7 +286,8 @@ def test_what_a_run_imports_beyond_the_preloaded_modules_is_preloaded_for_the_ne
                 assert heavylib.deterministic()
         """
     }
-    root = make_project(tmp_path / "p", tests=tests)
+    # In a `site-packages` directory: an installed library, as the project's environment has it.
+    root = project_with_library(tmp_path, monkeypatch, tmp_path / "env" / "site-packages", LAZY_LIBRARY, tests)
     first, log = run_tier(load_config(root))
     assert first.verdict is Verdict.PASSED
     second, log = run_tier(load_config(root))
