@@ -1,6 +1,7 @@
 """Benchmark: from saving a file to the verdict, mlci warm and cold against ptw and pytest-watcher, in one run.
 
-    python bench/bench_save_to_verdict.py [--edits 7] [--edit tests/unit/test_params.py] [--rerun-timeout 60]
+    python bench/bench_save_to_verdict.py [--edits 7] [--edit tests/unit/test_params.py] [--change comment|test]
+                                          [--rerun-timeout 60]
 
 One demo sandbox (`mlci demo DIR`: the sample project with its real torch, sklearn, pandas
 and MLflow imports, in git, with DVC data), copied once per tool; each tool watches its copy
@@ -10,7 +11,8 @@ at the same time:
 * `mlci watch --json --cold` (a fresh interpreter per run),
 * `ptw` (pytest-watch 4.2), `pytest-watcher`, both running `pytest tests/unit`.
 
-The same edit (a comment line appended to `--edit`, as a person saving a file) is made to one
+The same edit (a comment line appended to `--edit`, as a person saving a file; with `--change test`
+a new test function, which makes one test affected) is made to one
 copy at a time, in rounds, so that the machine's load falls on all alike. The clock runs from
 the write to the line that says the verdict: for mlci the `AffectedVerdict` event (first
 verdict: the tests the change affects) and the code tier's `TierFinished` (full verdict); for
@@ -43,6 +45,12 @@ BIN = Path(sys.executable).parent
 SUMMARY = re.compile(r"^=+ .*\b(passed|failed|errors?|no tests ran)\b.* in [\d.]+s.* =+$")
 """pytest's last line, which the peers print when their run is over."""
 START_TIMEOUT_S = 600.0
+EDITS = {
+    "comment": "# bench edit {n}\n",
+    "test": "\n\ndef test_bench_edit_{n}():\n    assert {n} + 1 > {n}\n",
+}
+"""What each edit appends: a comment (no test's code changes, so no test is affected) or a new test (the one
+affected test)."""
 
 
 def build_sandbox(work: Path) -> Path:
@@ -150,11 +158,11 @@ class Tool:
             if predicate(line):
                 return at
 
-    def edit(self, n: int, path: Path, rerun_timeout: float) -> None:
+    def edit(self, n: int, path: Path, rerun_timeout: float, change: str = "comment") -> None:
         self.drain()
         started = time.monotonic()
         with (self.root / path).open("a", encoding="utf-8") as stream:
-            stream.write(f"# bench edit {n}\n")
+            stream.write(EDITS[change].format(n=n))
         first = self.wait_for(self.first, rerun_timeout)
         if first is None:
             self.failure = f"did not rerun after edit {n + 1} (nothing within {rerun_timeout:g}s)"
@@ -200,6 +208,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=7, help="edits per tool (default 7)")
     parser.add_argument("--edit", default="tests/unit/test_params.py", help="the file each edit appends a comment to")
+    parser.add_argument(
+        "--change",
+        choices=sorted(EDITS),
+        default="comment",
+        help="what each edit appends: a comment (as the issue measured) or a new test (default comment)",
+    )
     parser.add_argument("--rerun-timeout", type=float, default=60.0, help="seconds to wait for a tool's verdict")
     parser.add_argument("--keep", action="store_true", help="keep the sandbox copies")
     args = parser.parse_args()
@@ -236,7 +250,7 @@ def main() -> int:
             for tool in tools:
                 if tool.failure:
                     continue
-                tool.edit(n, Path(args.edit), args.rerun_timeout)
+                tool.edit(n, Path(args.edit), args.rerun_timeout, args.change)
                 said = tool.failure or f"first {tool.firsts[-1]:.2f} s, full {tool.fulls[-1]:.2f} s"
                 print(f"edit {n + 1}/{args.edits} {tool.name}: {said}", file=sys.stderr, flush=True)
                 time.sleep(1.0)
@@ -246,7 +260,8 @@ def main() -> int:
             tool.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"save -> verdict on a demo sandbox ({args.edit}: a comment appended), {args.edits} edits each, medians")
+    what = "a comment" if args.change == "comment" else "a new test"
+    print(f"save -> verdict on a demo sandbox ({args.edit}: {what} appended), {args.edits} edits each, medians")
     print(f"{'tool':<16} {'first verdict s':>16} {'full verdict s':>15} {'edits':>6}  note")
     for tool in tools:
         note = tool.failure

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlci.engine.config.private_dir import PRIVATE_DIR, private_dir
 from mlci.engine.events import (
     Event,
     GateReport,
@@ -46,7 +47,7 @@ __all__ = [
     "remember_proof",
 ]
 
-HISTORY_FILE = Path(".mlci") / "history.sqlite"
+HISTORY_FILE = PRIVATE_DIR / "history.sqlite"
 """Where the history lives, relative to the project root."""
 
 _SCHEMA_VERSION = 2
@@ -151,11 +152,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _open(root: Path) -> sqlite3.Connection:
     """The history's connection, its folder, `.gitignore` and schema made when missing."""
-    path = root / HISTORY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ignore = path.parent / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# mlci's run history: never committed\n*\n", encoding="utf-8")
+    path = private_dir(root) / HISTORY_FILE.name
     conn = _connect(path)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(_SCHEMA)  # idempotent: every statement is CREATE ... IF NOT EXISTS

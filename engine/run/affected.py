@@ -19,13 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.config.private_dir import PRIVATE_DIR, private_dir
 from mlci.engine.events import AffectedVerdict, Event, Notice, TestOutcome, Tier
 from mlci.engine.run.pytest_plugin import AFFECTED_OPTION
 from mlci.engine.run.test_report import GREEN_OUTCOMES, RED_OUTCOMES, ReportTail
 
 __all__ = ["STATE_DIR", "AffectedTail", "affected_args", "state_dir"]
 
-STATE_DIR = Path(".mlci") / "affected"
+STATE_DIR = PRIVATE_DIR / "affected"
 """Where testmon's data and the files each test read are kept, in the project: never in the user's tree."""
 
 _NOTICED: set[tuple[str, str]] = set()
@@ -34,13 +35,8 @@ _NOTICED_LOCK = threading.Lock()
 
 
 def state_dir(root: Path) -> Path:
-    """The affected-tests state directory of a project, made with `.mlci/.gitignore` so git never lists it."""
-    path = root / STATE_DIR
-    path.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".mlci" / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n", encoding="utf-8")
-    return path
+    """The affected-tests state directory of a project (made when missing, never listed by git)."""
+    return private_dir(root, *STATE_DIR.parts[1:])
 
 
 def affected_args(root: Path) -> tuple[str, ...]:

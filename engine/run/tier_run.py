@@ -36,6 +36,7 @@ from mlci.engine.events import (
     Verdict,
 )
 from mlci.engine.run.affected import AffectedTail, affected_args
+from mlci.engine.run.file_bell import FileBell
 from mlci.engine.run.interpreter import Interpreter, mlci_path, project_interpreter
 from mlci.engine.run.process_group import Ending, GroupProcess, Outcome, kill_marked
 from mlci.engine.run.run_token import new_token, with_token
@@ -336,7 +337,10 @@ class TierRun:
             else ReportTail(report, tier=self.tier, run_id=self.run_id, emit=self._emit)
         )
 
+        bell = FileBell(report)
+
         def tick() -> None:
+            bell.clear()  # before reading: a line written after this rings again
             tail.poll()
             if early and tail.exitstatus is not None:
                 current = self._current
@@ -346,8 +350,9 @@ class TierRun:
             env = with_token(
                 pytest_environment(self.interpreter, {**extra_env, "MLCI_REPORT_FILE": str(report)}), self._token
             )
-            outcome, process = self._spawn_pytest(tests, pytest_args, env, deadline, tick)
+            outcome, process = self._spawn_pytest(tests, pytest_args, env, deadline, tick, bell.fd)
         finally:
+            bell.close()
             report.unlink(missing_ok=True)
         killed = self._killed(outcome, "pytest", tail.running)
         if killed is not None:
@@ -366,10 +371,12 @@ class TierRun:
         env: Mapping[str, str],
         deadline: float,
         tick: Callable[[], None],
+        wake: int | None,
     ) -> tuple[Outcome, GroupProcess | WarmProcess]:
-        """pytest forked by the tier's warm server when it can serve, else a fresh interpreter (cold)."""
+        """pytest forked by the tier's warm server when it can serve, else a fresh interpreter (cold); a warm run
+        calls `tick` as soon as `wake` (the report's bell) rings."""
         argv = self._pytest_argv(tests, pytest_args)
-        warm = self._warm(tests, pytest_args, env, deadline)
+        warm = self._warm(tests, pytest_args, env, deadline, wake)
         if warm is not None:
             from mlci.engine.run.warm.client import WarmUnavailable, release
 
@@ -382,7 +389,12 @@ class TierRun:
         return self._spawn(argv, env, deadline, tick=tick)
 
     def _warm(
-        self, tests: Sequence[str], pytest_args: Sequence[str], env: Mapping[str, str], deadline: float
+        self,
+        tests: Sequence[str],
+        pytest_args: Sequence[str],
+        env: Mapping[str, str],
+        deadline: float,
+        wake: int | None,
     ) -> WarmProcess | None:
         """A run on the tier's warm server (started, or restarted, as needed), or None: cold, with the notices."""
         if not self.warm or self.tier not in (Tier.CODE, Tier.DATA):
@@ -411,6 +423,7 @@ class TierRun:
             cwd=self.config.root,
             env=env,
             on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
+            wake=wake,
         )
 
     def _pytest_verdict(self, returncode: int | None, tail: ReportTail, output: Iterable[str]) -> _Step:

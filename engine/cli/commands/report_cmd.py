@@ -49,16 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlci.engine.config.loader import load_config
+    from mlci.engine.config.private_dir import PRIVATE_DIR, private_dir
     from mlci.engine.gates.pr_report import build_report, report_json, write_report
     from mlci.engine.run.gates_child import PROGRESS_PREFIX
 
     config = load_config(Path(args.path))
     output = (args.output if args.output is not None else config.root / DEFAULT_OUTPUT).resolve()
-    private = (config.root / ".mlci").resolve()
-    if output.is_relative_to(private) and not (private / ".gitignore").exists():
+    if output.is_relative_to((config.root / PRIVATE_DIR).resolve()):
         # mlci's own folder never shows in `git status`, even when the report is the first thing written there.
-        private.mkdir(parents=True, exist_ok=True)
-        (private / ".gitignore").write_text("# mlci's own files: never committed\n*\n", encoding="utf-8")
+        private_dir(config.root)
     dvc = None
     if not config.mlflow.used and (config.root / "dvc.yaml").is_file():
         from mlci.engine.telemetry.dvc_metrics import read_dvc_metrics_event

@@ -13,9 +13,11 @@ when mlci does (its socket closes), when it has run nothing for the idle timeout
 * a preloaded module is not fork-safe (it started a thread, or initialised CUDA): the
   server reports it and exits, and is started again without that module;
 * a run imported third-party modules the server had not (a test that calls
-  `torch.use_deterministic_algorithms` imports `torch._dynamo`, 1.7 s): the next run
-  restarts the server with them too and waits for it (never slower than the cold run it
-  would otherwise be), and the runs after are spared them;
+  `torch.use_deterministic_algorithms` imports `torch._dynamo`, 1.7 s): a replacement
+  server that preloads them too starts in the background as soon as that run ends, while
+  the old one keeps serving (it is still right, only slower); the first run that finds the
+  replacement ready switches to it. What was learned is kept in the project's `.mlci/warm/` for the
+  (tier, interpreter), so the next mlci session's first server preloads it from the start;
 * anything else that goes wrong: this run is cold, with a notice that says why.
 
 A `WarmProcess` has the interface of `GroupProcess` (start, wait, pgid, tail), so the tier's
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.config.private_dir import private_dir
 from mlci.engine.run.process_group import BATCH_S, KILL_GRACE_S, Ending, Outcome, StreamedOutput, kill_group
 from mlci.engine.run.run_token import new_token, with_token
 
@@ -52,6 +55,7 @@ __all__ = [
     "release",
     "server_statuses",
     "stop_servers",
+    "wait_for_replacements",
 ]
 
 SERVER_MODULE = "mlci.engine.run.warm.server"
@@ -185,11 +189,12 @@ class _Server:
         self.started = time.monotonic()
         self.learned: set[str] = set()
         """Modules its runs imported that it had not preloaded (the "learned" of the exit messages)."""
-        self.relearning = False
-        """Started again to preload what the runs imported: a run waits for it (see `_Pool._relearn`)."""
         self._buffer = b""
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._log = _runtime_dir() / f"{_key_name(root, tier)}.log"
+        # One per server: a replacement runs beside the server it replaces.
+        fd, log_name = tempfile.mkstemp(prefix=f"{_key_name(root, tier)}-", suffix=".log", dir=_runtime_dir())
+        os.close(fd)
+        self._log = Path(log_name)
         self.state_file = _runtime_dir() / f"{_key_name(root, tier)}.json"
         server_env = {k: v for k, v in env.items() if not k.startswith("MLCI_")}
         try:
@@ -223,14 +228,15 @@ class _Server:
                 return lines[-1].strip()
         return ""
 
-    def read_message(self, timeout: float) -> dict[str, Any] | None:
-        """The next JSON line from the server, or None when none came within `timeout`; raises EOFError when the
-        socket closed."""
+    def read_message(self, timeout: float, wake: int | None = None) -> dict[str, Any] | None:
+        """The next JSON line from the server, or None when none came within `timeout` (or `wake`, a file
+        descriptor, became readable first); raises EOFError when the socket closed."""
         end = time.monotonic() + timeout
+        watched: list[socket.socket | int] = [self.sock] if wake is None else [self.sock, wake]
         while b"\n" not in self._buffer:
             left = end - time.monotonic()
-            readable, _, _ = select.select([self.sock], [], [], max(0.0, left))
-            if not readable:
+            readable, _, _ = select.select(watched, [], [], max(0.0, left))
+            if not readable or self.sock not in readable:
                 return None
             data = self.sock.recv(1 << 20)
             if not data:
@@ -296,6 +302,8 @@ class _Server:
         except subprocess.TimeoutExpired:
             kill_group(self.proc.pid, leader=self.proc)
         with contextlib.suppress(OSError):
+            self._log.unlink()  # read (log_tail) before a failed server is stopped; one per project otherwise stays
+        with contextlib.suppress(OSError):
             state = json.loads(self.state_file.read_text())
             if state.get("pid") == self.pid:
                 self.state_file.unlink()
@@ -303,6 +311,34 @@ class _Server:
 
 def _key_name(root: Path, tier: str) -> str:
     return f"{hashlib.sha256(str(root).encode()).hexdigest()[:12]}-{tier}"
+
+
+MAX_LEARNED = 5000
+"""Learned modules kept per (project, tier, interpreter) at most: a bound on what a server is asked to import."""
+
+
+def _learned_file(key: tuple[str, str, str]) -> Path:
+    """In the project's own `.mlci/` folder: what was learned belongs to the project (and goes with it)."""
+    interpreter, root, tier = key
+    digest = hashlib.sha256(interpreter.encode()).hexdigest()[:12]
+    return private_dir(Path(root), "warm") / f"{tier}-{digest}.learned.json"
+
+
+def load_learned(key: tuple[str, str, str]) -> set[str]:
+    """The modules earlier runs of this (interpreter, project, tier) imported beyond the preloaded ones."""
+    try:
+        data = json.loads(_learned_file(key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {str(m) for m in data} if isinstance(data, list) else set()
+
+
+def save_learned(key: tuple[str, str, str], modules: set[str]) -> None:
+    with contextlib.suppress(OSError):
+        path = _learned_file(key)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(sorted(modules)[:MAX_LEARNED]), encoding="utf-8")
+        tmp.replace(path)
 
 
 @dataclass(frozen=True)
@@ -332,8 +368,10 @@ class _Pool:
         self._servers: dict[tuple[str, str, str], _Server] = {}
         self._excluded: dict[tuple[str, str, str], set[str]] = {}
         self._violations: dict[tuple[str, str, str], int] = {}
-        self._learned: dict[tuple[str, str, str], set[str]] = {}
-        """Modules the runs imported beyond the preloaded ones: every later server of the key preloads them too."""
+        self._starts: dict[tuple[str, str, str], _Start] = {}
+        """How the key's server was last started: a replacement starts the same way."""
+        self._replacements: dict[tuple[str, str, str], _Server] = {}
+        """Servers preloading in the background what the runs learned, to take over once ready."""
 
     def lease(
         self,
@@ -358,9 +396,10 @@ class _Pool:
                 server.stop()  # exited idle (or was killed): start a fresh one below
                 del self._servers[key]
                 server = None
-            blocking = server is None or (server.relearning and server.ready is None)
-            start = _Start(root, tier, tests, env, idle_s, modules)
+            blocking = server is None
+            start = self._starts[key] = _Start(root, tier, tests, env, idle_s, modules)
             if server is None:
+                self._drop_replacement(key)
                 server = self._start(key, start)
                 notices.append(("info", f"warm runner: starting the {tier} tier's server (preloading)"))
             else:
@@ -369,18 +408,15 @@ class _Pool:
                 if server.ready is not None:
                     current.update(site_state(server.site_dirs))
                 changed = _changed(server.fresh, current)
-                relearned = None if changed or server.ready is None else self._relearn(key, server, start)
-                if relearned is not None:
-                    server, note = relearned
-                    notices.append(("info", note))
-                    blocking = True  # never slower than a cold run, which imports the same modules
-                elif changed:
+                if changed:
+                    self._drop_replacement(key)
                     server.stop()
                     self._servers.pop(key)
                     server = self._start(key, start)
                     what = ", ".join(changed[:3]) + (" and more" if len(changed) > 3 else "")
                     notices.append(("info", f"warm runner: {what} changed: restarting its server; this run is cold"))
                     return Lease(None, tuple(notices))
+                server = self._take_replacement(key, server, notices)
             return self._await(key, server, blocking, deadline, stop, notices, start)
 
     def _await(
@@ -415,7 +451,7 @@ class _Pool:
                 named = ", ".join(modules)
                 self._servers.pop(key, None)
                 count = self._violations[key] = self._violations.get(key, 0) + 1
-                self._excluded.setdefault(key, set()).update(modules)
+                self._exclude(key, modules)
                 if count > MAX_VIOLATIONS:
                     notices.append(("warning", f"warm runner off: preloading {named} {what}; this run is cold"))
                     return Lease(None, tuple(notices))
@@ -429,9 +465,9 @@ class _Pool:
                 notices.append(("info", "warm runner: the server is still preloading; this run is cold"))
                 return Lease(None, tuple(notices))
 
-    def _start(self, key: tuple[str, str, str], start: _Start) -> _Server:
+    def _start(self, key: tuple[str, str, str], start: _Start, *, replacement: bool = False) -> _Server:
         excluded = self._excluded.get(key, set())
-        wanted = [*start.modules(), *sorted(self._learned.get(key, set()))]
+        wanted = [*start.modules(), *sorted(load_learned(key))]
         chosen = list(dict.fromkeys(m for m in wanted if m not in excluded and m.split(".", 1)[0] not in excluded))
         server = _Server(
             interpreter=key[0],
@@ -442,37 +478,98 @@ class _Pool:
             idle_s=start.idle_s,
             fresh=freshness(start.root, start.tests, start.env),
         )
-        self._servers[key] = server
+        if replacement:
+            self._replacements[key] = server
+        else:
+            self._servers[key] = server
         return server
 
     def release(self, server: _Server, *, broken: bool = False) -> None:
         with self._lock:
             server.busy = False
+            key = next((k for k, known in self._servers.items() if known is server), None)
             if broken:
                 server.stop()
-                for key, known in list(self._servers.items()):
-                    if known is server:
-                        del self._servers[key]
+                if key is not None:
+                    del self._servers[key]
+            elif key is not None:
+                self._relearn(key, server)
 
-    def _relearn(self, key: tuple[str, str, str], server: _Server, start: _Start) -> tuple[_Server, str] | None:
-        """A server restarted to preload what its runs imported beyond its modules, and the notice; None if none.
+    def _relearn(self, key: tuple[str, str, str], server: _Server) -> None:
+        """Start a replacement that also preloads what the runs imported beyond the server's modules, in the
+        background: the server keeps serving until it is ready (`_take_replacement`).
 
-        Once per module: one the server refused (not fork-safe) or could not import is not tried again.
+        Once per module: what is learned is kept (`save_learned`), and one the replacement refused
+        (not fork-safe) or could not import is not tried again.
         """
-        new = server.learned - set(server.modules) - self._learned.get(key, set())
-        if not new:
-            return None
-        self._learned.setdefault(key, set()).update(new)
+        known = load_learned(key)
+        new = server.learned - set(server.modules) - known
+        start = self._starts.get(key)
+        if not new or start is None:
+            return
+        save_learned(key, known | new)
+        self._drop_replacement(key)
+        self._start(key, start, replacement=True)
+
+    def _take_replacement(self, key: tuple[str, str, str], server: _Server, notices: list[tuple[str, str]]) -> _Server:
+        """The replacement if it is ready (the old server stops), else the server; a failed replacement is
+        dropped, and one that refused modules (not fork-safe) has them excluded."""
+        replacement = self._replacements.get(key)
+        if replacement is None:
+            return server
+        try:
+            ready = replacement.poll_ready(0.0)
+        except WarmUnavailable:
+            self._drop_replacement(key)
+            return server
+        if replacement.violation is not None:
+            modules, what, level = replacement.violation
+            self._exclude(key, modules)
+            notices.append((level, f"warm runner: preloading {', '.join(modules)} {what}: leaving it out"))
+            self._drop_replacement(key)
+            return server
+        if not ready:
+            return server  # still preloading: the old server is right, only slower
+        del self._replacements[key]
         server.stop()
-        fresh = self._start(key, start)
-        fresh.relearning = True
-        named = ", ".join(sorted(new)[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
-        return fresh, f"warm runner: the runs imported {named} beyond what was preloaded: restarting with them"
+        self._servers[key] = replacement
+        added = sorted(set(replacement.modules) - set(server.modules))
+        named = ", ".join(added[:3]) + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+        notices.append(("info", f"warm runner: now preloading {named}, which earlier runs imported"))
+        return replacement
+
+    def _exclude(self, key: tuple[str, str, str], modules: Sequence[str]) -> None:
+        """Never preload `modules` again for this key (not fork-safe), nor keep them as learned."""
+        self._excluded.setdefault(key, set()).update(modules)
+        known = load_learned(key)
+        kept = {m for m in known if m not in modules and m.split(".", 1)[0] not in modules}
+        if kept != known:
+            save_learned(key, kept)
+
+    def _drop_replacement(self, key: tuple[str, str, str]) -> None:
+        replacement = self._replacements.pop(key, None)
+        if replacement is not None:
+            replacement.stop()
+
+    def wait_for_replacements(self, root: Path, timeout: float) -> bool:
+        """Wait until every replacement of `root`'s servers has preloaded (or failed); whether none is left
+        preloading."""
+        end = time.monotonic() + timeout
+        with self._lock:
+            pending = [s for k, s in self._replacements.items() if k[1] == str(root)]
+        for server in pending:
+            with contextlib.suppress(WarmUnavailable):
+                while not server.poll_ready(max(0.0, min(0.5, end - time.monotonic()))):
+                    if server.violation is not None or not server.alive or time.monotonic() >= end:
+                        break
+        return all(s.ready is not None or s.violation is not None or not s.alive for s in pending)
 
     def stop(self, root: Path | None = None) -> None:
         with self._lock:
             chosen = [k for k in self._servers if root is None or k[1] == str(root)]
             servers = [self._servers.pop(k) for k in chosen]
+            chosen = [k for k in self._replacements if root is None or k[1] == str(root)]
+            servers += [self._replacements.pop(k) for k in chosen]
         for server in servers:
             server.stop()
 
@@ -514,6 +611,12 @@ def release(server: _Server, *, broken: bool = False) -> None:
     """The run on `server` is over; `broken`: the server failed during it and is stopped (the next run starts a
     fresh one)."""
     _POOL.release(server, broken=broken)
+
+
+def wait_for_replacements(root: Path, timeout: float) -> bool:
+    """Wait until the servers preloading in the background to replace `root`'s (`_Pool._relearn`) are ready;
+    whether none is left preloading. Nothing else waits for them: a run uses whichever server is ready."""
+    return _POOL.wait_for_replacements(root, timeout)
 
 
 def stop_servers(root: Path | None = None) -> None:
@@ -564,8 +667,12 @@ class WarmProcess(StreamedOutput):
         cwd: Path,
         env: Mapping[str, str],
         on_lines: Callable[[tuple[str, ...]], None],
+        wake: int | None = None,
     ) -> None:
         self.server = server
+        self.wake = wake
+        """A file descriptor that becomes readable when `tick` has something to read (the report's `FileBell`):
+        the wait calls `tick` then, not at its next interval."""
         self.argv = tuple(argv)
         self._cwd = cwd
         self.token = new_token()
@@ -606,10 +713,10 @@ class WarmProcess(StreamedOutput):
         self._reader = threading.Thread(target=self._read, args=(stream,), name=f"mlci-warm-{self._pid}", daemon=True)
         self._reader.start()
 
-    def _exit_status(self, timeout: float) -> tuple[bool, int | None]:
-        """(whether the child's exit was reported, its returncode)."""
+    def _exit_status(self, timeout: float, wake: int | None = None) -> tuple[bool, int | None]:
+        """(whether the child's exit was reported, its returncode); waits at most `timeout`, less if `wake` rings."""
         try:
-            message = self.server.read_message(timeout)
+            message = self.server.read_message(timeout, wake)
         except (OSError, EOFError, ValueError):
             self.broken = True
             return True, None
@@ -625,17 +732,21 @@ class WarmProcess(StreamedOutput):
         assert self._pid is not None, "start() first"
         ending = Ending.EXITED
         done, returncode = False, None
+        flushed = time.monotonic()
         while not done:
-            done, returncode = self._exit_status(BATCH_S)
+            done, returncode = self._exit_status(BATCH_S, self.wake)
             if done:
                 break
             if stop.is_set():
                 ending = Ending.STOPPED
                 break
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 ending = Ending.TIMED_OUT
                 break
-            self._flush()
+            if now - flushed >= BATCH_S:  # output in batches, however often the report wakes us
+                self._flush()
+                flushed = now
             if tick is not None:
                 tick()
         kill_group(self._pid, token=self.token)

@@ -150,12 +150,14 @@ def plugin_dependencies(owned: set[str]) -> list[str]:
 
 
 def plugin_owned() -> set[str]:
-    """Top-level modules of the distributions that hold a pytest plugin (entry points `pytest11`).
+    """Top-level modules of the distributions that hold a pytest plugin (entry points `pytest11`), named exactly
+    as pytest names them.
 
     pytest rewrites the asserts of all of them as it loads the plugins; one imported before
-    (preloaded) would make it warn "Module already imported so cannot be rewritten" in every
-    run, output a cold run does not have (and an error under `-W error`). So they are left to
-    the child, named exactly as pytest names them.
+    by another loader would make it warn "Module already imported so cannot be rewritten" in
+    every run, output a cold run does not have (and an error under `-W error`). The server
+    imports them through pytest's own rewriting hook (`_RewritingImports`), so they are
+    preloaded exactly as a cold run's pytest would load them.
     """
     from importlib.metadata import distributions
 
@@ -171,6 +173,76 @@ def plugin_owned() -> set[str]:
     return owned
 
 
+def plugin_entry_points() -> list[str]:
+    """The modules pytest loads as plugins from entry points (`pytest11`): imported in every run (testmon with
+    coverage, hypothesis, syrupy, ...), a fifth of a second a run on the sample project."""
+    from importlib.metadata import entry_points
+
+    found: list[str] = []
+    with contextlib.suppress(Exception):
+        for ep in entry_points(group="pytest11"):
+            module = ep.value.split(":", 1)[0].strip()
+            if module and module not in found:
+                found.append(module)
+    return found
+
+
+def pytest_builtin_plugins() -> list[str]:
+    """pytest's own plugin modules (`_pytest.junitxml`, ...) and its option completion: every run loads them,
+    `import pytest` only some."""
+    with contextlib.suppress(Exception):
+        config = importlib.import_module("_pytest.config")
+        names = [*config.essential_plugins, *config.default_plugins]
+        return [*(f"_pytest.{name}" for name in names if "." not in name), "_pytest._argcomplete"]
+    return []
+
+
+class _RewritingImports:
+    """pytest's assertion-rewriting import hook, installed in the server while it preloads.
+
+    Marked for the pytest plugins' modules as pytest marks them (`plugin_owned`), it rewrites
+    their asserts as a cold run's pytest does, and pytest in the child, seeing them loaded by
+    its own hook's class, does not warn that it cannot rewrite them. Test files are never
+    rewritten here (no file pattern): the server imports none. Removed before any fork: a
+    child's pytest installs its own.
+    """
+
+    def __init__(self, owned: set[str]) -> None:
+        self.hook: Any = None
+        with contextlib.suppress(Exception):
+            from types import SimpleNamespace
+
+            rewrite = importlib.import_module("_pytest.assertion.rewrite")
+            stash = importlib.import_module("_pytest.stash")
+
+            class _Config:
+                """What the hook reads of a pytest config while it imports a plugin's modules."""
+
+                def __init__(self) -> None:
+                    self.stash = stash.Stash()
+                    self.stash[rewrite.assertstate_key] = SimpleNamespace(trace=lambda *_a: None, hook=None)
+
+                def getini(self, name: str) -> Any:
+                    if name == "enable_assertion_pass_hook":
+                        return False
+                    raise ValueError(name)  # python_files: replaced below
+
+            hook = rewrite.AssertionRewritingHook(_Config())
+            hook.fnpats = []
+            hook._must_rewrite.update(owned)  # mark_rewrite without its warning machinery: none is imported yet
+            sys.meta_path.insert(0, hook)
+            self.hook = hook
+
+    def loaded(self, name: str) -> bool:
+        """Whether module `name` was loaded through the hook (so pytest will not warn about it)."""
+        module = sys.modules.get(name)
+        return self.hook is not None and module is not None and getattr(module, "__loader__", None) is self.hook
+
+    def remove(self) -> None:
+        if self.hook is not None and self.hook in sys.meta_path:
+            sys.meta_path.remove(self.hook)
+
+
 def _abandoned(sock: socket.socket) -> bool:
     """Whether mlci closed the socket (it quit, or was killed): preloading for nobody is wasted work."""
     readable, _, _ = select.select([sock], [], [], 0)
@@ -182,40 +254,49 @@ def _abandoned(sock: socket.socket) -> bool:
         return True
 
 
-def preload(modules: list[str], root: str, sock: socket.socket, owned: set[str]) -> tuple[list[str], list[str]]:
-    """Import pytest, its plugins and `modules`; the ones imported and the ones skipped (own, missing, broken).
+def preload(
+    modules: list[str], root: str, sock: socket.socket, owned: set[str], rewriting: _RewritingImports
+) -> tuple[list[str], list[str]]:
+    """Import pytest, its builtin and installed plugins, what they require, and `modules`; the ones imported and
+    the ones skipped (own, missing, broken).
 
-    `owned` are the pytest plugins' modules (`plugin_owned`), left to the child. Between two
-    imports it checks that mlci is still there, and exits if not.
+    `owned` are the pytest plugins' modules (`plugin_owned`): imported through pytest's rewriting
+    hook, as pytest would. Between two imports it checks that mlci is still there, and exits if not.
     """
     done: list[str] = []
     skipped: list[str] = []
+    extra: list[str] = []
     with contextlib.suppress(Exception):
-        modules = [*plugin_dependencies(owned), *modules]
+        extra = [*pytest_builtin_plugins(), *plugin_dependencies(owned)]
+        if rewriting.hook is not None:
+            extra += plugin_entry_points()
     seen = owned & set(sys.modules)
     pulled: dict[str, list[str]] = {}
-    """Preloaded module -> the pytest plugins' modules it imported along (mlflow imports anyio)."""
-    for name in ["pytest", *modules]:
-        if _abandoned(sock):
-            os._exit(0)
-        if name in done or name in skipped:
-            continue
-        top = name.split(".", 1)[0]
-        if top in owned or _is_projects_own(top, root):
-            skipped.append(name)
-            continue
-        try:
-            importlib.import_module(name)
-        except Exception:  # a module that does not import here is simply not preloaded
-            skipped.append(name)
+    """Preloaded module -> the pytest plugins' modules it imported outside the hook (only without it)."""
+    try:
+        for name in ["pytest", *extra, *modules]:
+            if _abandoned(sock):
+                os._exit(0)
+            if name in done or name in skipped:
+                continue
+            top = name.split(".", 1)[0]
+            if (top in owned and rewriting.hook is None) or _is_projects_own(top, root):
+                skipped.append(name)
+                continue
+            try:
+                importlib.import_module(name)
+            except Exception:  # a module that does not import here is simply not preloaded
+                skipped.append(name)
+                _check(name)
+                continue
+            done.append(name)
             _check(name)
-            continue
-        done.append(name)
-        _check(name)
-        new = (owned & set(sys.modules)) - seen
-        if new:
-            pulled[name] = sorted(new)
-            seen |= new
+            new = {m for m in (owned & set(sys.modules)) - seen if not rewriting.loaded(m)}
+            if new:
+                pulled[name] = sorted(new)
+                seen |= new
+    finally:
+        rewriting.remove()
     if pulled:
         # Reported together, so one restart leaves them all out.
         what = "; ".join(f"{m} imports {', '.join(p)}" for m, p in pulled.items())
@@ -225,12 +306,26 @@ def preload(modules: list[str], root: str, sock: socket.socket, owned: set[str])
     return done, skipped
 
 
+def _warm_caches() -> None:
+    """Fill, once, the interpreter's caches keyed by the loaded modules, which every child would fill anew.
+
+    `inspect`'s map from file to module costs a `realpath` per loaded module on its first use:
+    0.1 s with torch loaded. Coverage (testmon) uses it as each test starts, pytest as it shows
+    a failure.
+    """
+    with contextlib.suppress(Exception):
+        import inspect
+
+        inspect.getmodule(None, "<mlci warm server>")
+
+
 class _Server:
     def __init__(self, sock: socket.socket, root: str, idle_s: float, owned: set[str]) -> None:
         self.sock = sock
         self.root = root
         self.idle_s = idle_s
         self.owned = owned
+        """Modules a child must not report as learned: the pytest plugins' ones when pytest's hook is missing."""
         self.learned_dir = tempfile.mkdtemp(prefix="mlci-warm-")
         """Private (0700): where each child leaves the modules it learned (see `learned_modules`)."""
         self.buffer = b""
@@ -357,7 +452,7 @@ def _learned_path(directory: str, child: int) -> str:
 
 def learned_modules(before: set[str], owned: set[str]) -> list[str]:
     """The modules imported since `before` that the server could preload: installed third-party ones, each
-    the first of its tree (`torch._dynamo`, not the hundreds it imports along), never a pytest plugin's."""
+    the first of its tree (`torch._dynamo`, not the hundreds it imports along), none of `owned`."""
     found = []
     for name, module in list(sys.modules.items()):
         if name in before or module is None:
@@ -438,13 +533,17 @@ def main() -> None:
     started = time.monotonic()
     gc.disable()  # the server allocates little once preloaded; its children enable it again
     signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
-    server = _Server(sock, os.path.realpath(root), float(idle_s), plugin_owned())
+    owned = plugin_owned()
+    rewriting = _RewritingImports(owned)
+    # With pytest's hook, the plugins' modules preload like any other, and a child may learn them too.
+    server = _Server(sock, os.path.realpath(root), float(idle_s), owned if rewriting.hook is None else set())
     try:
         try:
-            done, skipped = preload(modules, server.root, sock, server.owned)
+            done, skipped = preload(modules, server.root, sock, owned, rewriting)
         except _Violation as violation:
             server.send({"violation": violation.modules, "what": violation.what, "level": violation.level})
             return
+        _warm_caches()
         # Everything preloaded moves to gc's permanent generation: a child's collections (pytest
         # runs several at exit) then skip it, instead of walking, and so copying, every page of it.
         gc.freeze()
