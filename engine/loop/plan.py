@@ -120,6 +120,12 @@ class Planner:
             tiers = tuple(t for t in TIER_ORDER if found.has(t))
             return PlanMade(plan_id=plan_id, tiers=tiers, triggers=triggers, stages=stages, changed=tuple(change.paths))
 
+    def warm(self) -> None:
+        """Read, ahead of the first change, what planning one needs: DVC's stage graph (errors wait for a plan)."""
+        if Tier.MODEL in self.config.tiers:
+            with self._lock:
+                self._stage_graph()
+
     def _read_by_tests(self, paths: Iterable[str], found: _Triggers) -> None:
         """A data file a code-tier test read last time: the code tier reruns (those tests first)."""
         from mlci.engine.run.affected import STATE_DIR

@@ -489,6 +489,8 @@ class Session:
                 force_polling=self._force_polling,
             )
             self._watcher.start()
+            # The first change should not wait for DVC's stage graph (importing dvc and networkx: 0.35 s).
+            threading.Thread(target=self._planner.warm, name="mlci-plan-warm", daemon=True).start()
             self._watcher.wait_ready()
             how = "polling" if self._watcher.polling else "native events"
             self.emit(Notice("info", f"watching {self.config.root} ({how})", source="watch"))

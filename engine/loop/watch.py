@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
@@ -318,6 +319,10 @@ class Watcher:
             stat = cast("Callable[[str], os.stat_result]", _compact_stat)  # duck-typed: see _Stat
             observer = PollingObserverVFS(stat, listdir, polling_interval=self._poll_interval)
         else:
+            # watchdog 7 warns on stderr when a directory made during its recursive walk is watched twice
+            # ("Callback with id ... already exists"): the watch is reused, nothing is lost, and the
+            # line would land in the middle of `mlci watch`'s output or the dashboard.
+            warnings.filterwarnings("ignore", r"Callback with id .* already exists", RuntimeWarning, "watchdog")
             observer = Observer()
         handler = _handler(self._on_fs_event)
         types = _event_types()

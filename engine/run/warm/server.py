@@ -14,8 +14,9 @@ output pipe passed as a file descriptor with each request):
 
 "learned" (when not empty) names the third-party modules the run imported that the server
 had not: `torch.use_deterministic_algorithms` imports `torch._dynamo` (1.7 s) inside a test,
-which no reading of the project's imports can see. The client restarts the server with them
-before the next run, so that only the first run pays for them.
+which no reading of the project's imports can see. The client starts a replacement server
+with them in the background (and keeps the list in the project's `.mlci/warm/`), so that only
+the first runs pay for them.
 
 The child runs pytest in-process (`pytest.main`) with the request's arguments, environment
 and working directory, its stdout and stderr on the pipe, and ends with `os._exit`: the
@@ -310,13 +311,23 @@ def _warm_caches() -> None:
     """Fill, once, the interpreter's caches keyed by the loaded modules, which every child would fill anew.
 
     `inspect`'s map from file to module costs a `realpath` per loaded module on its first use:
-    0.1 s with torch loaded. Coverage (testmon) uses it as each test starts, pytest as it shows
-    a failure.
+    0.1 s with torch loaded. Coverage (testmon) uses it each time it starts (`inspect.stack()`,
+    three times a run), pytest as it shows a failure. Called from `main`, so that the frames
+    below it are the ones below every child.
     """
     with contextlib.suppress(Exception):
         import inspect
 
         inspect.getmodule(None, "<mlci warm server>")
+        # The frames under every child (runpy's `-m` start, `<frozen runpy>`) name no file of a module, so
+        # each `inspect.stack()` walked every loaded module for each of them, three times a run: tell
+        # inspect which module they are.
+        frame: Any = sys._getframe()
+        while frame is not None:
+            name = frame.f_globals.get("__name__")
+            if isinstance(name, str) and name in sys.modules:
+                inspect.modulesbyfile.setdefault(frame.f_code.co_filename, name)
+            frame = frame.f_back
 
 
 class _Server:
