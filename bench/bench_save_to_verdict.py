@@ -46,11 +46,11 @@ SUMMARY = re.compile(r"^=+ .*\b(passed|failed|errors?|no tests ran)\b.* in [\d.]
 """pytest's last line, which the peers print when their run is over."""
 START_TIMEOUT_S = 600.0
 EDITS = {
-    "comment": "# bench edit {n}\n",
-    "test": "\n\ndef test_bench_edit_{n}():\n    assert {n} + 1 > {n}\n",
+    "comment": ("a comment", "# bench edit {n}\n"),
+    "test": ("a new test", "\n\ndef test_bench_edit_{n}():\n    assert {n} + 1 > {n}\n"),
 }
-"""What each edit appends: a comment (no test's code changes, so no test is affected) or a new test (the one
-affected test)."""
+"""What each edit appends, and its name: a comment (no test's code changes, so no test is affected) or a new
+test (the one affected test)."""
 
 
 def build_sandbox(work: Path) -> Path:
@@ -162,7 +162,7 @@ class Tool:
         self.drain()
         started = time.monotonic()
         with (self.root / path).open("a", encoding="utf-8") as stream:
-            stream.write(EDITS[change].format(n=n))
+            stream.write(EDITS[change][1].format(n=n))
         first = self.wait_for(self.first, rerun_timeout)
         if first is None:
             self.failure = f"did not rerun after edit {n + 1} (nothing within {rerun_timeout:g}s)"
@@ -260,8 +260,10 @@ def main() -> int:
             tool.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    what = "a comment" if args.change == "comment" else "a new test"
-    print(f"save -> verdict on a demo sandbox ({args.edit}: {what} appended), {args.edits} edits each, medians")
+    print(
+        f"save -> verdict on a demo sandbox ({args.edit}: {EDITS[args.change][0]} appended), "
+        f"{args.edits} edits each, medians"
+    )
     print(f"{'tool':<16} {'first verdict s':>16} {'full verdict s':>15} {'edits':>6}  note")
     for tool in tools:
         note = tool.failure

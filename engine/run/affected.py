@@ -36,7 +36,7 @@ _NOTICED_LOCK = threading.Lock()
 
 def state_dir(root: Path) -> Path:
     """The affected-tests state directory of a project (made when missing, never listed by git)."""
-    return private_dir(root, *STATE_DIR.parts[1:])
+    return private_dir(root, STATE_DIR.name)
 
 
 def affected_args(root: Path) -> tuple[str, ...]:

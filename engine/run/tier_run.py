@@ -36,7 +36,6 @@ from mlci.engine.events import (
     Verdict,
 )
 from mlci.engine.run.affected import AffectedTail, affected_args
-from mlci.engine.run.file_bell import FileBell
 from mlci.engine.run.interpreter import Interpreter, mlci_path, project_interpreter
 from mlci.engine.run.process_group import Ending, GroupProcess, Outcome, kill_marked
 from mlci.engine.run.run_token import new_token, with_token
@@ -337,10 +336,7 @@ class TierRun:
             else ReportTail(report, tier=self.tier, run_id=self.run_id, emit=self._emit)
         )
 
-        bell = FileBell(report)
-
         def tick() -> None:
-            bell.clear()  # before reading: a line written after this rings again
             tail.poll()
             if early and tail.exitstatus is not None:
                 current = self._current
@@ -350,9 +346,8 @@ class TierRun:
             env = with_token(
                 pytest_environment(self.interpreter, {**extra_env, "MLCI_REPORT_FILE": str(report)}), self._token
             )
-            outcome, process = self._spawn_pytest(tests, pytest_args, env, deadline, tick, bell.fd)
+            outcome, process = self._spawn_pytest(tests, pytest_args, env, deadline, tick, report)
         finally:
-            bell.close()
             report.unlink(missing_ok=True)
         killed = self._killed(outcome, "pytest", tail.running)
         if killed is not None:
@@ -371,12 +366,12 @@ class TierRun:
         env: Mapping[str, str],
         deadline: float,
         tick: Callable[[], None],
-        wake: int | None,
+        report: Path,
     ) -> tuple[Outcome, GroupProcess | WarmProcess]:
         """pytest forked by the tier's warm server when it can serve, else a fresh interpreter (cold); a warm run
-        calls `tick` as soon as `wake` (the report's bell) rings."""
+        calls `tick` as soon as `report` is written."""
         argv = self._pytest_argv(tests, pytest_args)
-        warm = self._warm(tests, pytest_args, env, deadline, wake)
+        warm = self._warm(tests, pytest_args, env, deadline, report)
         if warm is not None:
             from mlci.engine.run.warm.client import WarmUnavailable, release
 
@@ -394,7 +389,7 @@ class TierRun:
         pytest_args: Sequence[str],
         env: Mapping[str, str],
         deadline: float,
-        wake: int | None,
+        report: Path,
     ) -> WarmProcess | None:
         """A run on the tier's warm server (started, or restarted, as needed), or None: cold, with the notices."""
         if not self.warm or self.tier not in (Tier.CODE, Tier.DATA):
@@ -423,7 +418,7 @@ class TierRun:
             cwd=self.config.root,
             env=env,
             on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
-            wake=wake,
+            wake_on=report,
         )
 
     def _pytest_verdict(self, returncode: int | None, tail: ReportTail, output: Iterable[str]) -> _Step:

@@ -253,7 +253,7 @@ def test_a_preloaded_module_that_starts_a_thread_or_initialises_cuda_is_left_out
     assert "preloading fakegpu initialised CUDA (not fork-safe): restarting without it" in said
     [status] = server_statuses(root)
     assert not {"threadymod", "fakegpu"} & set(status.preloaded)
-    again, log = run_tier(load_config(root))  # restarted with what the first run imported, still without them
+    again, log = run_tier(load_config(root))  # the same server, or its replacement: still without them
     assert again.verdict is Verdict.PASSED and not [n for n in notices(log) if "threadymod" in n or "fakegpu" in n]
     [status] = server_statuses(root)
     assert not {"threadymod", "fakegpu"} & set(status.preloaded)

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlci.engine.config.private_dir import private_dir
+from mlci.engine.config.private_dir import PRIVATE_DIR, private_dir
+from mlci.engine.run.file_bell import FileBell
 from mlci.engine.run.process_group import BATCH_S, KILL_GRACE_S, Ending, Outcome, StreamedOutput, kill_group
 from mlci.engine.run.run_token import new_token, with_token
 
@@ -317,17 +318,19 @@ MAX_LEARNED = 5000
 """Learned modules kept per (project, tier, interpreter) at most: a bound on what a server is asked to import."""
 
 
-def _learned_file(key: tuple[str, str, str]) -> Path:
-    """In the project's own `.mlci/` folder: what was learned belongs to the project (and goes with it)."""
-    interpreter, root, tier = key
-    digest = hashlib.sha256(interpreter.encode()).hexdigest()[:12]
-    return private_dir(Path(root), "warm") / f"{tier}-{digest}.learned.json"
+LEARNED_DIR = "warm"
+"""In the project's own `.mlci/` folder: what was learned belongs to the project (and goes with it)."""
+
+
+def _learned_name(key: tuple[str, str, str]) -> str:
+    interpreter, _root, tier = key
+    return f"{tier}-{hashlib.sha256(interpreter.encode()).hexdigest()[:12]}.learned.json"
 
 
 def load_learned(key: tuple[str, str, str]) -> set[str]:
     """The modules earlier runs of this (interpreter, project, tier) imported beyond the preloaded ones."""
     try:
-        data = json.loads(_learned_file(key).read_text(encoding="utf-8"))
+        data = json.loads((Path(key[1]) / PRIVATE_DIR / LEARNED_DIR / _learned_name(key)).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return set()
     return {str(m) for m in data} if isinstance(data, list) else set()
@@ -335,7 +338,7 @@ def load_learned(key: tuple[str, str, str]) -> set[str]:
 
 def save_learned(key: tuple[str, str, str], modules: set[str]) -> None:
     with contextlib.suppress(OSError):
-        path = _learned_file(key)
+        path = private_dir(Path(key[1]), LEARNED_DIR) / _learned_name(key)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(sorted(modules)[:MAX_LEARNED]), encoding="utf-8")
         tmp.replace(path)
@@ -502,12 +505,14 @@ class _Pool:
         Once per module: what is learned is kept (`save_learned`), and one the replacement refused
         (not fork-safe) or could not import is not tried again.
         """
-        known = load_learned(key)
-        new = server.learned - set(server.modules) - known
         start = self._starts.get(key)
-        if not new or start is None:
+        beyond = server.learned - set(server.modules)
+        if not beyond or start is None:
+            return  # most runs: nothing to read or write
+        known = load_learned(key)
+        if not beyond - known:
             return
-        save_learned(key, known | new)
+        save_learned(key, known | beyond)
         self._drop_replacement(key)
         self._start(key, start, replacement=True)
 
@@ -558,10 +563,8 @@ class _Pool:
         with self._lock:
             pending = [s for k, s in self._replacements.items() if k[1] == str(root)]
         for server in pending:
-            with contextlib.suppress(WarmUnavailable):
-                while not server.poll_ready(max(0.0, min(0.5, end - time.monotonic()))):
-                    if server.violation is not None or not server.alive or time.monotonic() >= end:
-                        break
+            with contextlib.suppress(WarmUnavailable):  # its one message: ready, or a violation
+                server.poll_ready(max(0.0, end - time.monotonic()))
         return all(s.ready is not None or s.violation is not None or not s.alive for s in pending)
 
     def stop(self, root: Path | None = None) -> None:
@@ -667,12 +670,12 @@ class WarmProcess(StreamedOutput):
         cwd: Path,
         env: Mapping[str, str],
         on_lines: Callable[[tuple[str, ...]], None],
-        wake: int | None = None,
+        wake_on: Path | None = None,
     ) -> None:
         self.server = server
-        self.wake = wake
-        """A file descriptor that becomes readable when `tick` has something to read (the report's `FileBell`):
-        the wait calls `tick` then, not at its next interval."""
+        self._wake_on = wake_on
+        """A file (the test report) whose every write wakes the wait to call `tick`, not at its next interval."""
+        self._bell: FileBell | None = None
         self.argv = tuple(argv)
         self._cwd = cwd
         self.token = new_token()
@@ -709,6 +712,8 @@ class WarmProcess(StreamedOutput):
             why = reply.get("error") if reply else "no answer"
             raise WarmUnavailable(f"the warm server could not fork the run: {why}")
         self._pid = int(reply["started"])
+        if self._wake_on is not None:
+            self._bell = FileBell(self._wake_on)  # before pytest can have started: no write is missed
         stream = os.fdopen(read_fd, "rb")
         self._reader = threading.Thread(target=self._read, args=(stream,), name=f"mlci-warm-{self._pid}", daemon=True)
         self._reader.start()
@@ -733,8 +738,9 @@ class WarmProcess(StreamedOutput):
         ending = Ending.EXITED
         done, returncode = False, None
         flushed = time.monotonic()
+        wake = self._bell.fd if self._bell is not None else None
         while not done:
-            done, returncode = self._exit_status(BATCH_S, self.wake)
+            done, returncode = self._exit_status(BATCH_S, wake)
             if done:
                 break
             if stop.is_set():
@@ -747,6 +753,8 @@ class WarmProcess(StreamedOutput):
             if now - flushed >= BATCH_S:  # output in batches, however often the report wakes us
                 self._flush()
                 flushed = now
+            if self._bell is not None:
+                self._bell.clear()  # before the tick reads: a line written after this rings again
             if tick is not None:
                 tick()
         kill_group(self._pid, token=self.token)
@@ -756,6 +764,8 @@ class WarmProcess(StreamedOutput):
                 self.broken = True
         if self._reader is not None:
             self._reader.join(timeout=KILL_GRACE_S)
+        if self._bell is not None:
+            self._bell.close()
         self._flush()
         if tick is not None:
             tick()

@@ -127,19 +127,26 @@ def _dist_key(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def plugin_dependencies(owned: set[str]) -> list[str]:
+def plugin_distributions() -> list[Any]:
+    """The installed distributions that hold a pytest plugin (entry points `pytest11`), read once for all below."""
+    from importlib.metadata import distributions
+
+    with contextlib.suppress(Exception):
+        return [dist for dist in distributions() if any(ep.group == "pytest11" for ep in dist.entry_points)]
+    return []
+
+
+def plugin_dependencies(owned: set[str], plugins: list[Any]) -> list[str]:
     """The modules of what the pytest plugins require (coverage for testmon, textual for its snapshot plugin):
     heavy, imported in every run, and safe to preload, being no plugin's own."""
-    from importlib.metadata import distributions, packages_distributions
+    from importlib.metadata import packages_distributions
 
     modules_of: dict[str, list[str]] = {}
     for module, dist_names in packages_distributions().items():
         for dist_name in dist_names:
             modules_of.setdefault(_dist_key(dist_name), []).append(module)
     found: list[str] = []
-    for dist in distributions():
-        if not any(ep.group == "pytest11" for ep in dist.entry_points):
-            continue
+    for dist in plugins:
         for requirement in dist.requires or ():
             if "extra ==" in requirement:
                 continue
@@ -150,7 +157,7 @@ def plugin_dependencies(owned: set[str]) -> list[str]:
     return found
 
 
-def plugin_owned() -> set[str]:
+def plugin_owned(plugins: list[Any]) -> set[str]:
     """Top-level modules of the distributions that hold a pytest plugin (entry points `pytest11`), named exactly
     as pytest names them.
 
@@ -160,28 +167,23 @@ def plugin_owned() -> set[str]:
     imports them through pytest's own rewriting hook (`_RewritingImports`), so they are
     preloaded exactly as a cold run's pytest would load them.
     """
-    from importlib.metadata import distributions
-
     rewritable: Any = _simple_rewritable
     with contextlib.suppress(ImportError):
         rewritable = getattr(importlib.import_module("_pytest.config"), "_iter_rewritable_modules", rewritable)
 
     owned: set[str] = set()
     with contextlib.suppress(Exception):
-        for dist in distributions():
-            if any(ep.group == "pytest11" for ep in dist.entry_points):
-                owned.update(rewritable([str(f) for f in dist.files or ()]))
+        for dist in plugins:
+            owned.update(rewritable([str(f) for f in dist.files or ()]))
     return owned
 
 
-def plugin_entry_points() -> list[str]:
+def plugin_entry_points(plugins: list[Any]) -> list[str]:
     """The modules pytest loads as plugins from entry points (`pytest11`): imported in every run (testmon with
     coverage, hypothesis, syrupy, ...), a fifth of a second a run on the sample project."""
-    from importlib.metadata import entry_points
-
     found: list[str] = []
     with contextlib.suppress(Exception):
-        for ep in entry_points(group="pytest11"):
+        for ep in (ep for dist in plugins for ep in dist.entry_points if ep.group == "pytest11"):
             module = ep.value.split(":", 1)[0].strip()
             if module and module not in found:
                 found.append(module)
@@ -258,24 +260,19 @@ def _abandoned(sock: socket.socket) -> bool:
 def preload(
     modules: list[str], root: str, sock: socket.socket, owned: set[str], rewriting: _RewritingImports
 ) -> tuple[list[str], list[str]]:
-    """Import pytest, its builtin and installed plugins, what they require, and `modules`; the ones imported and
-    the ones skipped (own, missing, broken).
+    """Import pytest and `modules`; the ones imported and the ones skipped (own, missing, broken).
 
     `owned` are the pytest plugins' modules (`plugin_owned`): imported through pytest's rewriting
-    hook, as pytest would. Between two imports it checks that mlci is still there, and exits if not.
+    hook, as pytest would, or skipped without it. Between two imports it checks that mlci is
+    still there, and exits if not.
     """
     done: list[str] = []
     skipped: list[str] = []
-    extra: list[str] = []
-    with contextlib.suppress(Exception):
-        extra = [*pytest_builtin_plugins(), *plugin_dependencies(owned)]
-        if rewriting.hook is not None:
-            extra += plugin_entry_points()
     seen = owned & set(sys.modules)
     pulled: dict[str, list[str]] = {}
     """Preloaded module -> the pytest plugins' modules it imported outside the hook (only without it)."""
     try:
-        for name in ["pytest", *extra, *modules]:
+        for name in ["pytest", *modules]:
             if _abandoned(sock):
                 os._exit(0)
             if name in done or name in skipped:
@@ -544,13 +541,18 @@ def main() -> None:
     started = time.monotonic()
     gc.disable()  # the server allocates little once preloaded; its children enable it again
     signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
-    owned = plugin_owned()
+    plugins = plugin_distributions()
+    owned = plugin_owned(plugins)
     rewriting = _RewritingImports(owned)
     # With pytest's hook, the plugins' modules preload like any other, and a child may learn them too.
     server = _Server(sock, os.path.realpath(root), float(idle_s), owned if rewriting.hook is None else set())
+    extra: list[str] = []
+    with contextlib.suppress(Exception):  # unreadable metadata: pytest's plugins are left to the children
+        entry_points = plugin_entry_points(plugins) if rewriting.hook is not None else []
+        extra = [*pytest_builtin_plugins(), *plugin_dependencies(owned, plugins), *entry_points]
     try:
         try:
-            done, skipped = preload(modules, server.root, sock, owned, rewriting)
+            done, skipped = preload([*extra, *modules], server.root, sock, owned, rewriting)
         except _Violation as violation:
             server.send({"violation": violation.modules, "what": violation.what, "level": violation.level})
             return
