@@ -204,6 +204,23 @@ def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}" if values else "-"
 
 
+def _report(tools: list[Tool], edit: str, change: str, edits: int, rss: str, warmup: str) -> None:
+    print(f"save -> verdict on a demo sandbox ({edit}: {EDITS[change][0]} appended), {edits} edits each, medians")
+    print(f"{'tool':<16} {'first verdict s':>16} {'full verdict s':>15} {'edits':>6}  note")
+    for tool in tools:
+        note = tool.failure
+        print(f"{tool.name:<16} {_median(tool.firsts):>16} {_median(tool.fulls):>15} {len(tool.fulls):>6}  {note}")
+    print(f"mlci warm server: resident memory {rss}, warm-up {warmup}")
+    warm = tools[0]
+    for other in tools[1:] if warm.name == "mlci warm" else ():
+        if warm.fulls and other.fulls:
+            ratio_first = statistics.median(other.fulls) / statistics.median(warm.firsts)
+            ratio_full = statistics.median(other.fulls) / statistics.median(warm.fulls)
+            print(f"{other.name} / mlci warm: {ratio_first:.1f}x (first verdict), {ratio_full:.1f}x (full verdict)")
+        elif other.failure:
+            print(f"{other.name}: {other.failure}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=7, help="edits per tool (default 7)")
@@ -216,6 +233,9 @@ def main() -> int:
     )
     parser.add_argument("--rerun-timeout", type=float, default=60.0, help="seconds to wait for a tool's verdict")
     parser.add_argument("--keep", action="store_true", help="keep the sandbox copies")
+    parser.add_argument(
+        "--only", action="append", metavar="TOOL", help="measure only this tool (repeatable; default: all four)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mlci-bench-"))
     mlci = str(BIN / "mlci")
@@ -236,6 +256,11 @@ def main() -> int:
             summary,
         ),
     ]
+    if args.only:
+        unknown = set(args.only) - {tool.name for tool in tools}
+        if unknown:
+            parser.error(f"no tool named {', '.join(sorted(unknown))}: {', '.join(tool.name for tool in tools)}")
+        tools = [tool for tool in tools if tool.name in args.only]
     rss, warmup = "?", "?"
     try:
         print(f"building the demo sandbox in {work}", file=sys.stderr, flush=True)
@@ -254,29 +279,14 @@ def main() -> int:
                 said = tool.failure or f"first {tool.firsts[-1]:.2f} s, full {tool.fulls[-1]:.2f} s"
                 print(f"edit {n + 1}/{args.edits} {tool.name}: {said}", file=sys.stderr, flush=True)
                 time.sleep(1.0)
-        rss, warmup = warm_server(tools[0])
+        if tools[0].name == "mlci warm":
+            rss, warmup = warm_server(tools[0])
     finally:
         for tool in tools:
             tool.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(
-        f"save -> verdict on a demo sandbox ({args.edit}: {EDITS[args.change][0]} appended), "
-        f"{args.edits} edits each, medians"
-    )
-    print(f"{'tool':<16} {'first verdict s':>16} {'full verdict s':>15} {'edits':>6}  note")
-    for tool in tools:
-        note = tool.failure
-        print(f"{tool.name:<16} {_median(tool.firsts):>16} {_median(tool.fulls):>15} {len(tool.fulls):>6}  {note}")
-    print(f"mlci warm server: resident memory {rss}, warm-up {warmup}")
-    warm = tools[0]
-    for other in tools[1:]:
-        if warm.fulls and other.fulls:
-            ratio_first = statistics.median(other.fulls) / statistics.median(warm.firsts)
-            ratio_full = statistics.median(other.fulls) / statistics.median(warm.fulls)
-            print(f"{other.name} / mlci warm: {ratio_first:.1f}x (first verdict), {ratio_full:.1f}x (full verdict)")
-        elif other.failure:
-            print(f"{other.name}: {other.failure}")
+    _report(tools, args.edit, args.change, args.edits, rss, warmup)
     return 0
 
 

@@ -32,6 +32,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
@@ -217,7 +218,15 @@ class MlciApp(App[int]):
             self.session.stop()
 
     def on_engine_event(self, message: EngineEvent) -> None:
-        event = message.event
+        try:
+            self._show(message.event)
+        except NoMatches:
+            # Quitting (no longer running): the widgets are removed before the engine's last events
+            # stop coming, a git refresh that ends after a push, say. Nothing is left to show them on.
+            if self.is_running:
+                raise
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, ScenarioCaption):
             self.query_one(CaptionBar).caption = event
             return

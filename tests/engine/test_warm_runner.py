@@ -11,12 +11,16 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlci.engine.config.loader import Config, load_config
 from mlci.engine.events import Notice, OutputLines, TestOutcome, TestResult, Tier, TierFinished, Verdict
+from mlci.engine.run.pytest_plugin import REPORT_ENV
+from mlci.engine.run.run_token import RUN_TOKEN_ENV
 from mlci.engine.run.tier_run import TierRun
-from mlci.engine.run.warm.client import server_statuses, stop_servers, wait_for_replacements
+from mlci.engine.run.warm.client import WarmProcess, server_statuses, stop_servers, wait_for_replacements
+from mlci.engine.run.warm.server import same_run
 
 from tests.loop_projects import (
     MARKER_ENV,
@@ -107,13 +111,30 @@ def test_warm_and_cold_give_the_same_results_on_the_sample_project(sandbox: Path
     assert statuses["code"].rss_bytes and statuses["code"].rss_bytes > 50 * 2**20
 
 
-def test_an_edit_to_a_source_module_fails_the_very_next_warm_run_and_the_fix_passes(tmp_path: Path) -> None:
+@pytest.fixture
+def prepared_runs(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each warm run was taken by the server's spare child (its pytest config built before the request)."""
+    seen: list[bool] = []
+    start = WarmProcess.start
+
+    def spy(self: WarmProcess) -> None:
+        start(self)
+        seen.append(self.prepared)
+
+    monkeypatch.setattr(WarmProcess, "start", spy)
+    return seen
+
+
+def test_an_edit_to_a_source_module_fails_the_very_next_warm_run_and_the_fix_passes(
+    tmp_path: Path, prepared_runs: list[bool]
+) -> None:
     root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
     config = load_config(root)
     for _ in range(3):  # until the server preloads what the runs import (replaced in the background, once)
         assert run_tier(config)[0].verdict is Verdict.PASSED
         assert wait_for_replacements(root, timeout=120)
     pid = server_pid(root)
+    # The spare child for the next run was forked, and pytest's config built, before this edit.
     write(root / "calc.py", "def add(a, b):\n    return a - b\n")
     broken, log = run_tier(config)
     assert broken.verdict is Verdict.FAILED
@@ -121,6 +142,40 @@ def test_an_edit_to_a_source_module_fails_the_very_next_warm_run_and_the_fix_pas
     write(root / "calc.py", "def add(a, b):\n    return a + b\n")
     assert run_tier(config)[0].verdict is Verdict.PASSED
     assert server_pid(root) == pid  # the same server served the edit and the fix
+    assert prepared_runs[-2:] == [True, True]  # both by a spare child prepared before the edit
+
+
+def test_a_conftest_that_imports_a_broken_module_shows_the_error_in_the_run_that_a_spare_child_took(
+    tmp_path: Path, prepared_runs: list[bool]
+) -> None:
+    root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
+    write(root / "tests/conftest.py", "from calc import add\n")
+    config = load_config(root)
+    for _ in range(2):
+        assert run_tier(config)[0].verdict is Verdict.PASSED
+        assert wait_for_replacements(root, timeout=120)
+    write(root / "calc.py", "def add(a, b)\n    return a + b\n")  # a syntax error, read as the conftest loads
+    broken, log = run_tier(config)
+    assert broken.verdict is Verdict.ERROR
+    output = "\n".join(line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines)
+    assert "SyntaxError" in output and "calc.py" in output
+    assert prepared_runs[-1] is True
+
+
+@pytest.mark.parametrize(
+    ("change", "same"),
+    [
+        ({}, True),
+        ({"env": {REPORT_ENV: "/tmp/b.jsonl", RUN_TOKEN_ENV: "b"}}, True),  # mlci's per-run variables
+        ({"env": {"PYTEST_ADDOPTS": "-x"}}, False),
+        ({"argv": ["tests/unit/test_calc.py"]}, False),
+        ({"cwd": "/elsewhere"}, False),
+    ],
+)
+def test_a_spare_child_takes_only_the_run_it_was_prepared_for(change: dict[str, Any], same: bool) -> None:
+    prepared = {"argv": ["tests"], "cwd": "/p", "env": {"PATH": "/bin", REPORT_ENV: "/tmp/a.jsonl", RUN_TOKEN_ENV: "a"}}
+    request = {**prepared, **change, "env": {"PATH": "/bin", **change.get("env", prepared["env"])}}
+    assert same_run(prepared, request) is same
 
 
 def test_a_conftest_edit_restarts_the_server_and_that_run_is_cold(tmp_path: Path) -> None:

@@ -687,6 +687,8 @@ class WarmProcess(StreamedOutput):
         self._reader: threading.Thread | None = None
         self.broken = False
         """The server failed during the run: it must not serve again."""
+        self.prepared = False
+        """The server's spare child took the run, its pytest config already built (see `warm.server`)."""
 
     @property
     def pgid(self) -> int | None:
@@ -712,6 +714,7 @@ class WarmProcess(StreamedOutput):
             why = reply.get("error") if reply else "no answer"
             raise WarmUnavailable(f"the warm server could not fork the run: {why}")
         self._pid = int(reply["started"])
+        self.prepared = bool(reply.get("prepared"))
         if self._wake_on is not None:
             self._bell = FileBell(self._wake_on)  # before pytest can have started: no write is missed
         stream = os.fdopen(read_fd, "rb")

@@ -9,7 +9,8 @@ output pipe passed as a file descriptor with each request):
     server -> {"preloaded": [...], "skipped": [...], "warmup_s": 3.1, "sys_path": [...], "pid": 123}
               or {"violation": [MODULE...], "what": "...", "level": "warning|info"} (and exits): restart without them
     client -> {"argv": [...], "env": {...}, "cwd": ROOT}  + the write end of the output pipe
-    server -> {"started": PID}     the child, leader of a process group of its own
+    server -> {"started": PID, "prepared": BOOL}   the child, leader of a process group of its own;
+              prepared: the spare child took the run
     server -> {"exited": PID, "returncode": N, "learned": [...]}   negative: killed by that signal
 
 "learned" (when not empty) names the third-party modules the run imported that the server
@@ -24,6 +25,16 @@ heavy interpreter's teardown is the kernel's job. Nothing of the project lives i
 server (the client never names the project's own modules, and a module found under the
 root outside an environment is refused here too), so every child reads the project's
 files as they are now.
+
+A spare child is ready before each run but the first: once a run ends, the server forks the
+next one with the same request, and it builds pytest's config (plugins, options, ini files)
+up to the point where pytest loads the project's `conftest.py` files, then waits (`_Gate`).
+When the next request is the same run (the same arguments, directory and environment, but
+for mlci's per-run variables `PER_RUN_ENV`), the spare takes its output pipe and goes on:
+a run then starts where a fresh child would be 80 ms later. Nothing of the project is read
+before that point but the ini files, whose change restarts the server, so the spare is as
+fresh as a child forked at the request. Any other request gets a freshly forked child, and
+the spare is dropped.
 
 Fork safety: a module that starts a thread or initialises CUDA while being preloaded is
 reported and the server exits, so that the client restarts it without that module. The
@@ -51,15 +62,21 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "same_run"]
 
 CUDA_HOOK = ("cuda", "is_initialized")
 """A preloaded module whose `cuda.is_initialized()` returns True has initialised CUDA (torch's own API); a fork
 would hand the child a broken CUDA context. Any module with that hook is checked, so a test can stand in for torch."""
 KILL_GRACE_S = 3.0
+PER_RUN_ENV = ("MLCI_REPORT_FILE", "MLCI_RUN_TOKEN")
+"""Variables that differ in every run of the same tier (the report file, the run's token: `pytest_plugin.REPORT_ENV`
+and `run_token.RUN_TOKEN_ENV`). pytest reads neither before it loads the conftests, so a spare child takes them
+with its run."""
+SPARE_READY_S = 5.0
+"""How long a request waits for a spare child that is still building pytest's config, before it is dropped."""
 
 
 class _Violation(Exception):
@@ -327,6 +344,18 @@ def _warm_caches() -> None:
             frame = frame.f_back
 
 
+class _Spare:
+    """A child forked ahead of the next request, building pytest's config for `request` (see `_gate`)."""
+
+    def __init__(self, pid: int, pidfd: int | None, link: socket.socket, request: dict[str, Any]) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.link = link
+        self.request = request
+        self.ready = False
+        """It said it waits at the gate: pytest's config built without error."""
+
+
 class _Server:
     def __init__(self, sock: socket.socket, root: str, idle_s: float, owned: set[str]) -> None:
         self.sock = sock
@@ -342,6 +371,9 @@ class _Server:
         self.child: int | None = None
         self.child_fd: int | None = None
         """A pidfd of the child (readable once it exits), where the kernel has them."""
+        self.last: dict[str, Any] | None = None
+        """The last request: the run a spare child is prepared for."""
+        self.spare: _Spare | None = None
 
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendall(json.dumps(message).encode() + b"\n")
@@ -350,6 +382,8 @@ class _Server:
         last = time.monotonic()
         while True:
             watched: list[Any] = [self.sock]
+            if self.spare is not None and not self.spare.ready:
+                watched.append(self.spare.link)
             if self.child is None:
                 timeout: float | None = max(0.0, last + self.idle_s - time.monotonic())
             elif self.child_fd is not None:
@@ -358,6 +392,8 @@ class _Server:
             else:
                 timeout = 0.05  # no pidfd: poll for the child's exit
             readable, _, _ = select.select(watched, [], [], timeout)
+            if self.spare is not None and self.spare.link in readable:
+                self.spare_news()
             if self.child is not None:
                 self.reap()
                 last = time.monotonic()
@@ -391,18 +427,98 @@ class _Server:
             names = ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
             self.send({"error": f"a thread runs in the server ({names}): forking is not safe"})
             return
+        self.last = request
+        spare, self.spare = self.spare, None
+        prepared = spare is not None and self.give(spare, request, out_fd)
+        if spare is not None and prepared:
+            self.child, self.child_fd = spare.pid, spare.pidfd
+        else:
+            if spare is not None:
+                self.drop(spare)
+            self.child, self.child_fd = self.fork(
+                lambda: _child(request, self.sock, self.owned, self.learned_dir, out_fd=out_fd)
+            )
+        os.close(out_fd)
+        self.send({"started": self.child, "prepared": prepared})
+
+    def fork(self, child: Callable[[], None]) -> tuple[int, int | None]:
+        """Fork a child that runs `child` (which never returns) in a process group of its own; its pid and pidfd."""
         pid = os.fork()
         if pid == 0:
-            _child(request, out_fd, self.sock, self.owned, self.learned_dir)  # never returns
-        os.close(out_fd)
+            child()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also done by the child: whichever runs first, the group exists before a kill
-        self.child = pid
+        pidfd: int | None = None
         pidfd_open = getattr(os, "pidfd_open", None)
         if pidfd_open is not None:
             with contextlib.suppress(OSError):
-                self.child_fd = pidfd_open(pid)
-        self.send({"started": pid})
+                pidfd = pidfd_open(pid)
+        return pid, pidfd
+
+    # -- the spare child ------------------------------------------------------------------------
+
+    def prepare_spare(self) -> None:
+        """Fork the spare child for the next run, taken to be the same as the last one."""
+        request = self.last
+        if request is None or self.spare is not None or threading.active_count() > 1:
+            return
+        link, child_end = socket.socketpair()
+        try:
+            pid, pidfd = self.fork(
+                lambda: _child(request, self.sock, self.owned, self.learned_dir, link=child_end, close=link)
+            )
+        finally:
+            child_end.close()
+        self.spare = _Spare(pid, pidfd, link, request)
+
+    def spare_news(self) -> None:
+        """The spare child said it is ready, or it ended before (an error in pytest's config): then it is dropped,
+        and the next request, forked afresh, shows that error."""
+        spare = self.spare
+        if spare is None:
+            return
+        try:
+            data = spare.link.recv(64)
+        except OSError:
+            data = b""
+        if data.startswith(b"ready"):
+            spare.ready = True
+        else:
+            self.spare = None
+            self.last = None  # no new spare for this run until a request comes again
+            self.drop(spare)
+
+    def give(self, spare: _Spare, request: dict[str, Any], out_fd: int) -> bool:
+        """Hand `request`'s run to the spare child, when it was prepared for that run and is ready (waiting briefly
+        for it to be); whether it took it."""
+        if not same_run(spare.request, request):
+            return False
+        if not spare.ready:
+            self.spare = spare
+            readable, _, _ = select.select([spare.link], [], [], SPARE_READY_S)
+            if readable:
+                self.spare_news()
+            self.spare = None
+            if not spare.ready:
+                return False
+        late = {name: request["env"].get(name) for name in PER_RUN_ENV}
+        try:
+            socket.send_fds(spare.link, [json.dumps({"env": late}).encode() + b"\n"], [out_fd])
+        except OSError:
+            return False
+        spare.link.close()
+        return True
+
+    def drop(self, spare: _Spare) -> None:
+        """Kill a spare child that is not needed (it has run nothing of the project) and reap it."""
+        spare.link.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(spare.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(spare.pid, 0)
+        if spare.pidfd is not None:
+            os.close(spare.pidfd)
+        _read_learned(self.learned_dir, spare.pid)
 
     def reap(self) -> None:
         if self.child is None:
@@ -419,9 +535,13 @@ class _Server:
         if learned:
             message["learned"] = learned
         self.send(message)
+        self.prepare_spare()
 
     def stop_child(self) -> None:
-        """Kill the running child's whole group (SIGTERM, then SIGKILL) and reap it."""
+        """Kill the running child's whole group (SIGTERM, then SIGKILL) and reap it; drop the spare."""
+        if self.spare is not None:
+            spare, self.spare = self.spare, None
+            self.drop(spare)
         if self.child is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -495,7 +615,22 @@ def _read_learned(directory: str, child: int) -> list[str]:
     return [str(name) for name in data] if isinstance(data, list) else []
 
 
-def _child(request: dict[str, Any], out_fd: int, sock: socket.socket, owned: set[str], learned_dir: str) -> None:
+def _child(
+    request: dict[str, Any],
+    sock: socket.socket,
+    owned: set[str],
+    learned_dir: str,
+    *,
+    out_fd: int | None = None,
+    link: socket.socket | None = None,
+    close: socket.socket | None = None,
+) -> None:
+    """A run: pytest in-process with `request`'s arguments, environment and directory, its output on `out_fd`.
+
+    A spare child is given `link` instead of `out_fd`: it builds pytest's config with its output
+    on /dev/null and waits at the gate (`_gate`) for its run's pipe. `close` is the server's end
+    of that link.
+    """
     code = 3
     before = set(sys.modules)
     try:
@@ -503,9 +638,9 @@ def _child(request: dict[str, Any], out_fd: int, sock: socket.socket, owned: set
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         sock.close()
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        os.close(out_fd)
+        if close is not None:
+            close.close()
+        _output_to(out_fd if out_fd is not None else os.open(os.devnull, os.O_WRONLY))
         cwd = str(request["cwd"])
         os.chdir(cwd)
         os.environ.clear()
@@ -519,7 +654,7 @@ def _child(request: dict[str, Any], out_fd: int, sock: socket.socket, owned: set
         gc.enable()
         import pytest
 
-        code = int(pytest.main(argv))
+        code = int(pytest.main(argv, plugins=[_gate(pytest, link)] if link is not None else None))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
@@ -533,6 +668,67 @@ def _child(request: dict[str, Any], out_fd: int, sock: socket.socket, owned: set
                 stream.flush()
         _write_learned(learned_dir, before, owned)
         os._exit(code)
+
+
+def _output_to(fd: int) -> None:
+    """Make `fd` the process's stdout and stderr."""
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def same_run(prepared: dict[str, Any], request: dict[str, Any]) -> bool:
+    """Whether a spare child prepared for `prepared` can serve `request`: all but the per-run variables equal."""
+
+    def env(r: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in r["env"].items() if k not in PER_RUN_ENV}
+
+    return prepared["argv"] == request["argv"] and prepared["cwd"] == request["cwd"] and env(prepared) == env(request)
+
+
+def _receive_run(link: socket.socket) -> tuple[dict[str, Any], int] | None:
+    """The run a spare child is given: its per-run variables and output pipe; None when it is dropped."""
+    data = b""
+    fds: list[int] = []
+    while b"\n" not in data:
+        chunk, got, _flags, _addr = socket.recv_fds(link, 1 << 16, 1)
+        fds.extend(got)
+        if not chunk:
+            return None
+        data += chunk
+    if not fds:
+        return None
+    return json.loads(data.split(b"\n", 1)[0])["env"], fds[0]
+
+
+def _gate(pytest: Any, link: socket.socket) -> object:
+    """The plugin that holds a spare child where pytest is about to load the project's conftests, until its run
+    comes (or exits it, when it is dropped)."""
+
+    # Outermost of the hook's wrappers (tryfirst): pytest's capture, inside it, dups fds 1 and 2 only after the
+    # run's pipe is in place.
+    outermost: Callable[[Callable[..., Any]], Callable[..., Any]] = pytest.hookimpl(wrapper=True, tryfirst=True)
+
+    class _Gate:
+        @outermost
+        def pytest_load_initial_conftests(self) -> Generator[None, Any, Any]:
+            link.sendall(b"ready\n")
+            run = _receive_run(link)
+            if run is None:
+                os._exit(0)
+            env, out_fd = run
+            link.close()
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()  # what was buffered goes to /dev/null, not into the run's output
+            _output_to(out_fd)
+            for name, value in env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = str(value)
+            return (yield)
+
+    return _Gate()
 
 
 def main() -> None:
