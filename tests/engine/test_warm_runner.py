@@ -327,7 +327,7 @@ LAZY_LIBRARY = {
 
 
 def test_what_a_run_imports_beyond_the_preloaded_modules_is_preloaded_for_the_next_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prepared_runs: list[bool]
 ) -> None:
     tests = {
         "tests/unit/test_lazy.py": """
@@ -364,6 +364,9 @@ def test_what_a_run_imports_beyond_the_preloaded_modules_is_preloaded_for_the_ne
     assert fourth.verdict is Verdict.PASSED
     assert not any("now preloading" in n for n in notices(log))
     assert (root / "runs.txt").read_text().split() == ["False", "True", "True", "True"]
+    # A new server's first run forks afresh; the replacement's first run, as every later one, is taken by a spare
+    # child prepared for it.
+    assert prepared_runs == [False, True, True, False]
 
 
 SLEEPER = {

@@ -190,6 +190,8 @@ class _Server:
         self.started = time.monotonic()
         self.learned: set[str] = set()
         """Modules its runs imported that it had not preloaded (the "learned" of the exit messages)."""
+        self.last_request: dict[str, Any] | None = None
+        """The last run it was asked for: its replacement prepares its spare child for the same."""
         self._buffer = b""
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # One per server: a replacement runs beside the server it replaces.
@@ -293,6 +295,12 @@ class _Server:
     def site_dirs(self) -> list[str]:
         paths = self.ready.get("sys_path", []) if self.ready else []
         return [p for p in paths if isinstance(p, str) and ("site-packages" in p or "dist-packages" in p)]
+
+    def prepare(self, request: dict[str, Any] | None) -> None:
+        """Have it prepare a spare child for `request` as soon as it has preloaded (see `warm.server`)."""
+        if request is not None:
+            with contextlib.suppress(OSError):
+                self.sock.sendall(json.dumps({"prepare": request}).encode() + b"\n")
 
     def stop(self) -> None:
         """Close its socket (it kills its running child's group and exits) and make sure it is gone."""
@@ -415,7 +423,7 @@ class _Pool:
                     self._drop_replacement(key)
                     server.stop()
                     self._servers.pop(key)
-                    server = self._start(key, start)
+                    self._start(key, start).prepare(server.last_request)
                     what = ", ".join(changed[:3]) + (" and more" if len(changed) > 3 else "")
                     notices.append(("info", f"warm runner: {what} changed: restarting its server; this run is cold"))
                     return Lease(None, tuple(notices))
@@ -514,7 +522,7 @@ class _Pool:
             return
         save_learned(key, known | beyond)
         self._drop_replacement(key)
-        self._start(key, start, replacement=True)
+        self._start(key, start, replacement=True).prepare(server.last_request)
 
     def _take_replacement(self, key: tuple[str, str, str], server: _Server, notices: list[tuple[str, str]]) -> _Server:
         """The replacement if it is ready (the old server stops), else the server; a failed replacement is
@@ -698,6 +706,7 @@ class WarmProcess(StreamedOutput):
         """Have the server fork the run; raises WarmUnavailable when it cannot (the caller runs it cold)."""
         read_fd, write_fd = os.pipe()
         request = {"argv": list(self.argv), "env": self._env, "cwd": str(self._cwd)}
+        self.server.last_request = request
         try:
             try:
                 socket.send_fds(self.server.sock, [json.dumps(request).encode() + b"\n"], [write_fd])

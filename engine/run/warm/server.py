@@ -9,6 +9,8 @@ output pipe passed as a file descriptor with each request):
     server -> {"preloaded": [...], "skipped": [...], "warmup_s": 3.1, "sys_path": [...], "pid": 123}
               or {"violation": [MODULE...], "what": "...", "level": "warning|info"} (and exits): restart without them
     client -> {"argv": [...], "env": {...}, "cwd": ROOT}  + the write end of the output pipe
+    client -> {"prepare": REQUEST}  (no pipe, no answer) the run a spare child is to be prepared for, given
+              to a server that replaces another, before its first request
     server -> {"started": PID, "prepared": BOOL}   the child, leader of a process group of its own;
               prepared: the spare child took the run
     server -> {"exited": PID, "returncode": N, "learned": [...]}   negative: killed by that signal
@@ -411,7 +413,11 @@ class _Server:
         self.buffer += data
         while b"\n" in self.buffer:
             line, self.buffer = self.buffer.split(b"\n", 1)
-            self.start(json.loads(line), self.fds.pop(0) if self.fds else None)
+            message = json.loads(line)
+            if "prepare" in message:
+                self.prepare_for(message["prepare"])
+            else:
+                self.start(message, self.fds.pop(0) if self.fds else None)
         return True
 
     def start(self, request: dict[str, Any], out_fd: int | None) -> None:
@@ -470,6 +476,12 @@ class _Server:
         finally:
             child_end.close()
         self.spare = _Spare(pid, pidfd, link, request)
+
+    def prepare_for(self, request: dict[str, Any]) -> None:
+        """Prepare the spare child for `request` (the run the server this one replaces served last)."""
+        if self.child is None and self.last is None:
+            self.last = request
+            self.prepare_spare()
 
     def spare_news(self) -> None:
         """The spare child said it is ready, or it ended before (an error in pytest's config): then it is dropped,
