@@ -163,6 +163,34 @@ def test_a_conftest_that_imports_a_broken_module_shows_the_error_in_the_run_that
 
 
 @pytest.mark.parametrize(
+    ("addopts", "error", "prepared"),
+    [
+        # Unknown options are only refused after the conftests load: the spare child takes the run and says so.
+        ("--no-such-option", "unrecognized arguments: --no-such-option", [False, True, True]),
+        # A missing plugin fails while the config is built: each spare fails before its gate and is dropped.
+        ("-p no_such_plugin", 'Error importing plugin "no_such_plugin"', [False, False, False]),
+    ],
+)
+def test_a_pytest_config_error_shows_in_every_warm_run_whether_or_not_a_spare_child_takes_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prepared_runs: list[bool],
+    addopts: str,
+    error: str,
+    prepared: list[bool],
+) -> None:
+    root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
+    monkeypatch.setenv("PYTEST_ADDOPTS", addopts)
+    config = load_config(root)
+    for _ in range(3):
+        finished, log = run_tier(config)
+        assert finished.verdict is Verdict.ERROR
+        output = "\n".join(line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines)
+        assert error in output
+    assert prepared_runs == prepared
+
+
+@pytest.mark.parametrize(
     ("change", "same"),
     [
         ({}, True),

@@ -356,6 +356,7 @@ class _Spare:
         self.request = request
         self.ready = False
         """It said it waits at the gate: pytest's config built without error."""
+        self.dropped = False
 
 
 class _Server:
@@ -522,7 +523,10 @@ class _Server:
         return True
 
     def drop(self, spare: _Spare) -> None:
-        """Kill a spare child that is not needed (it has run nothing of the project) and reap it."""
+        """Kill a spare child that is not needed (it has run nothing of the project) and reap it, once."""
+        if spare.dropped:
+            return  # its pid and pidfd may name another process and file by now
+        spare.dropped = True
         spare.link.close()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(spare.pid, signal.SIGKILL)
