@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +31,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # start a thread per core in every worker, they preempt each other, and a latency gate
     # measured beside a training run reads the other worker's load.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # Started as a background job of a shell without job control (`make test &` in a script), the
+    # suite inherits Ctrl-C ignored, and so would every mlci it starts: Python keeps an inherited
+    # SIG_IGN, and the tests that stop mlci with Ctrl-C would wait for it in vain. A person's
+    # Ctrl-C is what those tests play: give it back its default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _BUILD = "import sys\nfrom mlci.engine.demo.sandbox import build_sandbox\nbuild_sandbox(sys.argv[1], progress=print)\n"
 
