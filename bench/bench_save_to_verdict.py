@@ -204,15 +204,16 @@ def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}" if values else "-"
 
 
-def _report(tools: list[Tool], edit: str, change: str, edits: int, rss: str, warmup: str) -> None:
+def _report(tools: list[Tool], warm: Tool | None, edit: str, change: str, edits: int, rss: str, warmup: str) -> None:
     print(f"save -> verdict on a demo sandbox ({edit}: {EDITS[change][0]} appended), {edits} edits each, medians")
     print(f"{'tool':<16} {'first verdict s':>16} {'full verdict s':>15} {'edits':>6}  note")
     for tool in tools:
         note = tool.failure
         print(f"{tool.name:<16} {_median(tool.firsts):>16} {_median(tool.fulls):>15} {len(tool.fulls):>6}  {note}")
+    if warm is None:
+        return
     print(f"mlci warm server: resident memory {rss}, warm-up {warmup}")
-    warm = tools[0]
-    for other in tools[1:] if warm.name == "mlci warm" else ():
+    for other in (tool for tool in tools if tool is not warm):
         if warm.fulls and other.fulls:
             ratio_first = statistics.median(other.fulls) / statistics.median(warm.firsts)
             ratio_full = statistics.median(other.fulls) / statistics.median(warm.fulls)
@@ -261,6 +262,7 @@ def main() -> int:
         if unknown:
             parser.error(f"no tool named {', '.join(sorted(unknown))}: {', '.join(tool.name for tool in tools)}")
         tools = [tool for tool in tools if tool.name in args.only]
+    warm = next((tool for tool in tools if tool.name == "mlci warm"), None)
     rss, warmup = "?", "?"
     try:
         print(f"building the demo sandbox in {work}", file=sys.stderr, flush=True)
@@ -279,14 +281,14 @@ def main() -> int:
                 said = tool.failure or f"first {tool.firsts[-1]:.2f} s, full {tool.fulls[-1]:.2f} s"
                 print(f"edit {n + 1}/{args.edits} {tool.name}: {said}", file=sys.stderr, flush=True)
                 time.sleep(1.0)
-        if tools[0].name == "mlci warm":
-            rss, warmup = warm_server(tools[0])
+        if warm is not None:
+            rss, warmup = warm_server(warm)
     finally:
         for tool in tools:
             tool.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    _report(tools, args.edit, args.change, args.edits, rss, warmup)
+    _report(tools, warm, args.edit, args.change, args.edits, rss, warmup)
     return 0
 
 

@@ -30,7 +30,7 @@ files as they are now.
 
 A spare child is ready before each run but the first: once a run ends, the server forks the
 next one with the same request, and it builds pytest's config (plugins, options, ini files)
-up to the point where pytest loads the project's `conftest.py` files, then waits (`_Gate`).
+up to the point where pytest loads the project's `conftest.py` files, then waits (`_gate`).
 When the next request is the same run (the same arguments, directory and environment, but
 for mlci's per-run variables `PER_RUN_ENV`), the spare takes its output pipe and goes on:
 a run then starts where a fresh child would be 80 ms later. Nothing of the project is read
@@ -356,7 +356,21 @@ class _Spare:
         self.request = request
         self.ready = False
         """It said it waits at the gate: pytest's config built without error."""
-        self.dropped = False
+        self.ended = False
+        """It ended before its gate (an error in pytest's config)."""
+
+    def hear(self, timeout: float) -> bool:
+        """Whether it waits at the gate, reading its word if it has none yet (for up to `timeout`)."""
+        if not self.ready and not self.ended:
+            readable, _, _ = select.select([self.link], [], [], timeout)
+            if readable:
+                try:
+                    word = self.link.recv(64)
+                except OSError:
+                    word = b""
+                self.ready = word.startswith(b"ready")
+                self.ended = not self.ready
+        return self.ready
 
 
 class _Server:
@@ -386,7 +400,7 @@ class _Server:
         while True:
             watched: list[Any] = [self.sock]
             if self.spare is not None and not self.spare.ready:
-                watched.append(self.spare.link)
+                watched.append(self.spare.link)  # its word: ready, or its end
             if self.child is None:
                 timeout: float | None = max(0.0, last + self.idle_s - time.monotonic())
             elif self.child_fd is not None:
@@ -435,18 +449,15 @@ class _Server:
             self.send({"error": f"a thread runs in the server ({names}): forking is not safe"})
             return
         self.last = request
-        spare, self.spare = self.spare, None
-        prepared = spare is not None and self.give(spare, request, out_fd)
-        if spare is not None and prepared:
+        spare = self.take_spare(request, out_fd)
+        if spare is not None:
             self.child, self.child_fd = spare.pid, spare.pidfd
         else:
-            if spare is not None:
-                self.drop(spare)
             self.child, self.child_fd = self.fork(
                 lambda: _child(request, self.sock, self.owned, self.learned_dir, out_fd=out_fd)
             )
         os.close(out_fd)
-        self.send({"started": self.child, "prepared": prepared})
+        self.send({"started": self.child, "prepared": spare is not None})
 
     def fork(self, child: Callable[[], None]) -> tuple[int, int | None]:
         """Fork a child that runs `child` (which never returns) in a process group of its own; its pid and pidfd."""
@@ -488,45 +499,27 @@ class _Server:
         """The spare child said it is ready, or it ended before (an error in pytest's config): then it is dropped,
         and the next request, forked afresh, shows that error."""
         spare = self.spare
-        if spare is None:
-            return
-        try:
-            data = spare.link.recv(64)
-        except OSError:
-            data = b""
-        if data.startswith(b"ready"):
-            spare.ready = True
-        else:
+        if spare is not None and not spare.hear(0.0) and spare.ended:
             self.spare = None
-            self.last = None  # no new spare for this run until a request comes again
             self.drop(spare)
 
-    def give(self, spare: _Spare, request: dict[str, Any], out_fd: int) -> bool:
-        """Hand `request`'s run to the spare child, when it was prepared for that run and is ready (waiting briefly
-        for it to be); whether it took it."""
-        if not same_run(spare.request, request):
-            return False
-        if not spare.ready:
-            self.spare = spare
-            readable, _, _ = select.select([spare.link], [], [], SPARE_READY_S)
-            if readable:
-                self.spare_news()
-            self.spare = None
-            if not spare.ready:
-                return False
-        late = {name: request["env"].get(name) for name in PER_RUN_ENV}
-        try:
-            socket.send_fds(spare.link, [json.dumps({"env": late}).encode() + b"\n"], [out_fd])
-        except OSError:
-            return False
-        spare.link.close()
-        return True
+    def take_spare(self, request: dict[str, Any], out_fd: int) -> _Spare | None:
+        """The spare child, given `request`'s run, when it was prepared for that run and is ready (waiting briefly
+        for it to be); else None, and the spare is dropped."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        if same_run(spare.request, request) and spare.hear(SPARE_READY_S):
+            late = {name: request["env"].get(name) for name in PER_RUN_ENV}
+            with contextlib.suppress(OSError):
+                socket.send_fds(spare.link, [json.dumps({"env": late}).encode() + b"\n"], [out_fd])
+                spare.link.close()
+                return spare
+        self.drop(spare)
+        return None
 
     def drop(self, spare: _Spare) -> None:
-        """Kill a spare child that is not needed (it has run nothing of the project) and reap it, once."""
-        if spare.dropped:
-            return  # its pid and pidfd may name another process and file by now
-        spare.dropped = True
+        """Kill a spare child that is not needed (it has run nothing of the project) and reap it."""
         spare.link.close()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(spare.pid, signal.SIGKILL)
