@@ -187,3 +187,13 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 120.0, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout}s")
         time.sleep(0.05)
+
+
+def written(*paths: Path, what: str, timeout: float = 120.0) -> list[str]:
+    """What another process writes to `paths` (a pid, a small JSON), once each file holds something.
+
+    `write_text` creates the file before it writes to it: a reader that waits only for the file
+    to exist can read it empty, and a process killed right after (a cancelled run) leaves it so.
+    """
+    wait_until(lambda: all(p.exists() and p.stat().st_size > 0 for p in paths), what=what, timeout=timeout)
+    return [p.read_text() for p in paths]

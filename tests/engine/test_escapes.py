@@ -30,6 +30,7 @@ from tests.loop_projects import (
     make_project,
     processes_with_env,
     wait_until,
+    written,
 )
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir() or sys.platform != "linux", reason="/proc (Linux) only")
@@ -88,8 +89,7 @@ def _project(tmp_path: Path, config: str = "") -> Path:
 
 
 def _daemons(root: Path) -> list[int]:
-    wait_until(lambda: all((root / name).exists() for name in PID_FILES), what="the test's daemons", timeout=120)
-    pids = [int((root / name).read_text()) for name in PID_FILES]
+    pids = [int(text) for text in written(*(root / name for name in PID_FILES), what="the test's daemons")]
     assert len(living_processes(pids)) == 3  # they did start, and outside the tier's process group
     return pids
 

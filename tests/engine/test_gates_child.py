@@ -32,8 +32,8 @@ from tests.loop_projects import (
     make_dvc_project,
     make_project,
     processes_with_env,
-    wait_until,
     write,
+    written,
 )
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="/proc (Linux) only")
@@ -79,9 +79,9 @@ def _hanging_project(tmp_path: Path) -> Path:
 
 
 def _loader_started(root: Path, *, alive: bool = True) -> tuple[int, int]:
-    wait_until(lambda: (root / "daemon.pid").exists() and (root / "loader.json").exists(), what="the model loader")
-    loader = json.loads((root / "loader.json").read_text())["pid"]
-    daemon = int((root / "daemon.pid").read_text())
+    loader_json, daemon_pid = written(root / "loader.json", root / "daemon.pid", what="the model loader")
+    loader = json.loads(loader_json)["pid"]
+    daemon = int(daemon_pid)
     if alive:
         assert len(living_processes([loader, daemon])) == 2
     return loader, daemon

@@ -13,7 +13,7 @@ from mlci.engine.config.loader import load_config
 from mlci.engine.events import Notice, OutputLines, TestOutcome, Tier, TierStarted, Verdict
 from mlci.engine.run.tier_run import TierRun
 
-from tests.loop_projects import EventLog, living_processes, make_dvc_project, make_project, wait_until, write
+from tests.loop_projects import EventLog, living_processes, make_dvc_project, make_project, write, written
 
 OUTCOMES = """
 import pytest
@@ -232,13 +232,13 @@ def test_cancel_kills_the_run_and_says_why(tmp_path: Path) -> None:
     thread = threading.Thread(target=run.run)
     thread.start()
     log.wait_for(lambda e: isinstance(e, OutputLines) and any("collected" in line for line in e.lines))
-    wait_until((root / "child.pid").exists, what="the hanging test's child")
+    [child_pid] = written(root / "child.pid", what="the hanging test's child")
     pgid = next(iter(run.pgids))
     run.cancel("superseded")
     thread.join(30)
     finished = log.finished(Tier.CODE)[-1]
     assert (finished.verdict, finished.reason, finished.run_id) == (Verdict.CANCELLED, "superseded", 7)
-    child = int((root / "child.pid").read_text())
+    child = int(child_pid)
     assert living_processes([pgid, child]) == []
 
 

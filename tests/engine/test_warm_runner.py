@@ -28,8 +28,8 @@ from tests.loop_projects import (
     living_processes,
     make_project,
     processes_with_env,
-    wait_until,
     write,
+    written,
 )
 
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
@@ -430,8 +430,7 @@ def test_cancel_and_timeout_kill_the_forked_childs_group_and_stopping_leaves_not
     run = TierRun(config, Tier.CODE, run_id=1, plan_id=1, emit=log, warm=True)
     thread = threading.Thread(target=run.run)
     thread.start()
-    wait_until(lambda: (root / "child.pid").exists() and (root / "test.pid").exists(), what="the test's child")
-    pids = [int((root / name).read_text()) for name in ("child.pid", "test.pid")]
+    pids = [int(text) for text in written(root / "child.pid", root / "test.pid", what="the test's child")]
     server = server_pid(root)
     assert server not in pids and os.getpgid(pids[1]) == pids[1]  # a forked child, leader of its own group
     if how == "cancel":
