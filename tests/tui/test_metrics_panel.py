@@ -10,6 +10,8 @@ from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
+from tests.pilot_wait import until
+
 RUN = "0123456789abcdef0123456789abcdef"
 
 REPORT = GateReport(
@@ -81,7 +83,7 @@ async def test_points_become_curves_and_a_new_run_starts_afresh() -> None:
         assert status(app) == "MLflow run 01234567 · 3 metrics · 9 points"
         for point in epochs(2, start=4):
             panel.on_engine_event(point)
-        await pilot.pause(0.8)  # the redraw timer picks them up
+        await until(pilot, lambda: status(app).endswith("15 points"))  # the redraw timer picks them up
         assert [s for s, _ in panel.series("val_accuracy")] == [1, 2, 3, 4, 5]
         assert status(app).endswith("15 points")
         panel.on_engine_event(TierStarted(2, Tier.MODEL, 2, mlflow_run_id="f" * 32))
@@ -98,7 +100,7 @@ async def test_many_points_are_drawn_a_few_times_a_second_at_most() -> None:
         for point in epochs(300):  # 900 points in one burst
             panel.add_point(point)
         assert panel.redraws == before  # buffered, not drawn per point
-        await pilot.pause(0.8)
+        await until(pilot, lambda: panel.redraws > before)
         assert 1 <= panel.redraws - before <= 4
         assert len(panel.series("train_loss")) == 300
 

@@ -20,6 +20,8 @@ from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
+from tests.pilot_wait import until
+
 DVC = DvcMetrics(
     (
         DvcMetric("eval/metrics.json", "accuracy", 0.8761, 0.8859),
@@ -52,7 +54,7 @@ async def test_without_a_run_the_panel_shows_the_dvc_metrics_against_main_and_th
     async with app.run_test(size=(120, 36)) as pilot:
         panel = app.query_one(MetricsPanel)
         panel.on_engine_event(DVC)
-        await pilot.pause(0.5)
+        await until(pilot, lambda: panel.redraws >= 2)  # the panel's redraw timer draws the plot
         assert text(app, "#metrics-status") == "no MLflow run · DVC metrics, 1 plots"
         shown = comparison(app)
         assert "DVC metrics (eval/metrics.json) vs main" in shown
