@@ -224,6 +224,9 @@ def classification_metrics(
         missing["auc_roc"] = missing["log_loss"] = "computed only for binary labels"
     elif len(set(y.tolist())) < 2:
         missing["auc_roc"] = missing["log_loss"] = "the test split holds one class only"
+    elif not np.isfinite(np.asarray(scores, dtype=np.float64)).all():
+        # Sorting NaN would give AUC a finite, meaningless value: fail closed instead.
+        missing["auc_roc"] = missing["log_loss"] = "the model's scores hold NaN or infinite values"
     else:
         values["auc_roc"] = float(figures["auc_roc"][0])
         values["log_loss"] = float(figures["log_loss"][0])

@@ -117,6 +117,16 @@ def test_the_gates_point_figures_are_sklearns_without_importing_it(case: str) ->
     assert set(missing) == {"auc_roc", "log_loss"} - set(expected)
 
 
+def test_scores_with_nan_leave_auc_and_log_loss_missing_so_their_gates_fail() -> None:
+    y, labels, scores = binary_case(rows=100)
+    scores = scores.astype(float)
+    scores[7] = np.nan
+    values, missing = classification_metrics(y, labels, scores)
+    assert "auc_roc" not in values and "log_loss" not in values
+    assert missing["auc_roc"] == missing["log_loss"] == "the model's scores hold NaN or infinite values"
+    assert values["accuracy"] == pytest.approx(skm.accuracy_score(y, labels))
+
+
 def test_the_gates_metrics_need_neither_sklearn_nor_scipy() -> None:
     probe = (
         "import sys, numpy as np\n"
