@@ -211,7 +211,8 @@ def test_an_existing_workflow_is_kept_without_force(project: Path, capsys: pytes
 
 # Jenkins and Azure Pipelines: npm-groovy-lint (CodeNarc, on a Java runtime) lints the
 # Jenkinsfile; check-jsonschema validates azure-pipelines.yml against Microsoft's published
-# schema, which it vendors. `make ci-linters` installs both (under .venv).
+# schema, which it vendors. `make test` installs both (npm-groovy-lint under .venv/ci-linters,
+# check-jsonschema with the dev dependencies).
 
 GROOVY_LINT = Path(
     os.environ.get("MLCI_NPM_GROOVY_LINT", REPO / ".venv" / "ci-linters" / "node_modules" / ".bin" / "npm-groovy-lint")
@@ -232,7 +233,7 @@ def _groovy_lint(files: list[Path]) -> dict[Path, list[Finding]]:
     if not GROOVY_LINT.exists():
         pytest.skip(f"npm-groovy-lint is not installed at {GROOVY_LINT} (make ci-linters installs it)")
     if shutil.which("java") is None:
-        pytest.skip("npm-groovy-lint needs a Java runtime and none is on PATH (make ci-linters installs one)")
+        pytest.skip("npm-groovy-lint needs a Java runtime and none is on PATH (make system-deps installs one)")
     base = Path(os.path.commonpath([f.parent for f in files]))
     done = subprocess.run(
         [
@@ -261,7 +262,7 @@ def _groovy_lint(files: list[Path]) -> dict[Path, list[Finding]]:
 def _schema_check(path: Path) -> subprocess.CompletedProcess[str]:
     binary = Path(sys.executable).parent / "check-jsonschema"
     if not binary.exists():
-        pytest.skip(f"check-jsonschema is not installed at {binary} (make ci-linters installs it)")
+        pytest.skip(f"check-jsonschema is not installed at {binary} (make install puts it in the dev dependencies)")
     return subprocess.run(
         [
             str(binary),
