@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 import zipfile
@@ -19,7 +21,7 @@ from mlci.engine.events import Notice, OutputLines, TestOutcome, TestResult, Tie
 from mlci.engine.run.pytest_plugin import REPORT_ENV
 from mlci.engine.run.run_token import RUN_TOKEN_ENV
 from mlci.engine.run.tier_run import TierRun
-from mlci.engine.run.warm.client import WarmProcess, server_statuses, stop_servers, wait_for_replacements
+from mlci.engine.run.warm.client import WarmProcess, _key_name, server_statuses, stop_servers, wait_for_replacements
 from mlci.engine.run.warm.server import same_run
 
 from tests.loop_projects import (
@@ -443,6 +445,21 @@ def test_cancel_and_timeout_kill_the_forked_childs_group_and_stopping_leaves_not
     stop_servers(root)
     assert processes_with_env(MARKER_ENV, marker) == []
     assert server_statuses(root) == []
+
+
+def test_a_server_killed_outright_leaves_no_folder_behind(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
+    config = load_config(root)
+    assert run_tier(config)[0].verdict is Verdict.PASSED
+    ours = f"{_key_name(root, 'code')}-"
+    runtime = Path(tempfile.gettempdir()) / f"mlci-{os.getuid()}" / "warm"
+    # The server's, and a replacement's when the run learned modules.
+    learned = [p for p in runtime.iterdir() if p.name.startswith(ours) and "-learned-" in p.name]
+    assert learned
+    os.kill(server_pid(root), signal.SIGKILL)  # as `kill -9` on a hung server: it cleans up nothing itself
+    stop_servers(root)
+    assert [p for p in learned if p.exists()] == []
+    assert [p.name for p in runtime.iterdir() if p.name.startswith(ours)] == []
 
 
 def test_the_runner_says_which_interpreter_and_why(tmp_path: Path) -> None:

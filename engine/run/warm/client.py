@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -199,11 +200,23 @@ class _Server:
         os.close(fd)
         self._log = Path(log_name)
         self.state_file = _runtime_dir() / f"{_key_name(root, tier)}.json"
+        # Where the server's children leave what they learned. Made and removed here, not by the
+        # server: a server killed with SIGKILL (mlci killed, a hung stop) cannot clean up after itself.
+        self._learned_dir = Path(tempfile.mkdtemp(prefix=f"{_key_name(root, tier)}-learned-", dir=_runtime_dir()))
         server_env = {k: v for k, v in env.items() if not k.startswith("MLCI_")}
         try:
             with self._log.open("wb") as log:
                 self.proc = subprocess.Popen(
-                    [interpreter, "-m", SERVER_MODULE, str(theirs.fileno()), str(root), f"{idle_s:g}", *modules],
+                    [
+                        interpreter,
+                        "-m",
+                        SERVER_MODULE,
+                        str(theirs.fileno()),
+                        str(root),
+                        f"{idle_s:g}",
+                        str(self._learned_dir),
+                        *modules,
+                    ],
                     cwd=root,
                     env=server_env,
                     stdin=subprocess.DEVNULL,
@@ -310,6 +323,7 @@ class _Server:
             self.proc.wait(timeout=KILL_GRACE_S + 1)
         except subprocess.TimeoutExpired:
             kill_group(self.proc.pid, leader=self.proc)
+        shutil.rmtree(self._learned_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             self._log.unlink()  # read (log_tail) before a failed server is stopped; one per project otherwise stays
         with contextlib.suppress(OSError):

@@ -61,7 +61,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -374,14 +373,15 @@ class _Spare:
 
 
 class _Server:
-    def __init__(self, sock: socket.socket, root: str, idle_s: float, owned: set[str]) -> None:
+    def __init__(self, sock: socket.socket, root: str, idle_s: float, owned: set[str], learned_dir: str) -> None:
         self.sock = sock
         self.root = root
         self.idle_s = idle_s
         self.owned = owned
         """Modules a child must not report as learned: the pytest plugins' ones when pytest's hook is missing."""
-        self.learned_dir = tempfile.mkdtemp(prefix="mlci-warm-")
-        """Private (0700): where each child leaves the modules it learned (see `learned_modules`)."""
+        self.learned_dir = learned_dir
+        """Private (0700, made by the client, which removes it): where each child leaves the modules it
+        learned (see `learned_modules`)."""
         self.buffer = b""
         self.fds: list[int] = []
         """Output pipes received with a request whose line has not fully arrived yet."""
@@ -741,7 +741,7 @@ def _gate(pytest: Any, link: socket.socket) -> object:
 
 
 def main() -> None:
-    fd, root, idle_s, *modules = sys.argv[1:]
+    fd, root, idle_s, learned_dir, *modules = sys.argv[1:]
     sock = socket.socket(fileno=int(fd))
     started = time.monotonic()
     gc.disable()  # the server allocates little once preloaded; its children enable it again
@@ -750,7 +750,9 @@ def main() -> None:
     owned = plugin_owned(plugins)
     rewriting = _RewritingImports(owned)
     # With pytest's hook, the plugins' modules preload like any other, and a child may learn them too.
-    server = _Server(sock, os.path.realpath(root), float(idle_s), owned if rewriting.hook is None else set())
+    server = _Server(
+        sock, os.path.realpath(root), float(idle_s), owned if rewriting.hook is None else set(), learned_dir
+    )
     extra: list[str] = []
     with contextlib.suppress(Exception):  # unreadable metadata: pytest's plugins are left to the children
         entry_points = plugin_entry_points(plugins) if rewriting.hook is not None else []
@@ -779,6 +781,7 @@ def main() -> None:
         pass
     finally:
         server.stop_child()
+        # The client removes it too when it stops the server; this covers a server that outlived its client.
         shutil.rmtree(server.learned_dir, ignore_errors=True)
         # Skip the interpreter's teardown: with torch loaded it takes seconds and does nothing we need.
         os._exit(0)
