@@ -29,6 +29,7 @@ The model and the test split are loaded once, and only when a gate needs them.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -819,13 +820,10 @@ def _confusion(ev: _Evaluation) -> Confusion | None:
         y, labels, _scores, _why = ev.raw_predictions()  # the labels as people name them
     except _Missing:
         return None
-    truth, said = y.tolist(), labels.tolist()
-    classes = sorted(set(truth) | set(said), key=str)
-    index = {c: i for i, c in enumerate(classes)}
-    matrix = [[0] * len(classes) for _ in classes]  # rows: the true class; columns: the predicted one
-    for t, p in zip(truth, said, strict=True):
-        matrix[index[t]][index[p]] += 1
-    return Confusion(tuple(str(c) for c in classes), tuple(tuple(row) for row in matrix))
+    pairs = Counter(zip(y.tolist(), labels.tolist(), strict=True))  # (true class, predicted class) -> rows
+    classes = sorted({c for pair in pairs for c in pair}, key=str)
+    matrix = tuple(tuple(pairs[(truth, said)] for said in classes) for truth in classes)
+    return Confusion(tuple(str(c) for c in classes), matrix)
 
 
 def run_gates(

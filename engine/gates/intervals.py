@@ -215,7 +215,15 @@ def _tally(y: Any, labels: Any, scores: Any | None, inside: Any) -> _Tally:
         columns[f"tp{i}"] = truth & said
         columns[f"fp{i}"] = ~truth & said
         columns[f"fn{i}"] = truth & ~said
-    with_scores = binary and scores is not None and bool((seen_y == 1).any()) and bool((seen_y == 0).any())
+    # Scores holding NaN or infinities give no AUC and no log loss (sorting NaN would give a finite,
+    # meaningless AUC): their gates then fail as missing.
+    with_scores = (
+        binary
+        and scores is not None
+        and bool((seen_y == 1).any())
+        and bool((seen_y == 0).any())
+        and bool(np.isfinite(np.asarray(scores, dtype=np.float64)[inside]).all())
+    )
     if with_scores:
         columns["loss"] = np.where(inside, _log_loss(y, scores), 0.0)
     return _Tally(columns, classes, binary, with_scores, seen_y)

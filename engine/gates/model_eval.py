@@ -218,18 +218,17 @@ def classification_metrics(
     for name in ("accuracy", "balanced_accuracy", "f1_score", "precision", "recall"):
         # No label 1 anywhere: the positive class's figures are 0, as zero_division=0 makes them.
         values[name] = float(figures[name][0]) if name in figures else 0.0
-    if scores is None:
+    if "auc_roc" in figures:
+        values["auc_roc"] = float(figures["auc_roc"][0])
+        values["log_loss"] = float(figures["log_loss"][0])
+    elif scores is None:
         missing["auc_roc"] = missing["log_loss"] = no_scores_reason or "the model gives no scores"
     elif not binary:
         missing["auc_roc"] = missing["log_loss"] = "computed only for binary labels"
     elif len(set(y.tolist())) < 2:
         missing["auc_roc"] = missing["log_loss"] = "the test split holds one class only"
-    elif not np.isfinite(np.asarray(scores, dtype=np.float64)).all():
-        # Sorting NaN would give AUC a finite, meaningless value: fail closed instead.
+    else:  # the bootstrap's formulas leave scores holding NaN or infinities out
         missing["auc_roc"] = missing["log_loss"] = "the model's scores hold NaN or infinite values"
-    else:
-        values["auc_roc"] = float(figures["auc_roc"][0])
-        values["log_loss"] = float(figures["log_loss"][0])
     return values, missing
 
 

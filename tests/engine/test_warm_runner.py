@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import uuid
 import zipfile
@@ -21,7 +20,14 @@ from mlci.engine.events import Notice, OutputLines, TestOutcome, TestResult, Tie
 from mlci.engine.run.pytest_plugin import REPORT_ENV
 from mlci.engine.run.run_token import RUN_TOKEN_ENV
 from mlci.engine.run.tier_run import TierRun
-from mlci.engine.run.warm.client import WarmProcess, _key_name, server_statuses, stop_servers, wait_for_replacements
+from mlci.engine.run.warm.client import (
+    WarmProcess,
+    _key_name,
+    _runtime_dir,
+    server_statuses,
+    stop_servers,
+    wait_for_replacements,
+)
 from mlci.engine.run.warm.server import same_run
 
 from tests.loop_projects import (
@@ -452,7 +458,7 @@ def test_a_server_killed_outright_leaves_no_folder_behind(tmp_path: Path) -> Non
     config = load_config(root)
     assert run_tier(config)[0].verdict is Verdict.PASSED
     ours = f"{_key_name(root, 'code')}-"
-    runtime = Path(tempfile.gettempdir()) / f"mlci-{os.getuid()}" / "warm"
+    runtime = _runtime_dir()
     # The server's, and a replacement's when the run learned modules.
     learned = [p for p in runtime.iterdir() if p.name.startswith(ours) and "-learned-" in p.name]
     assert learned
