@@ -4,7 +4,11 @@
     data   a trigger pattern, or a DVC-tracked data file's content, a `.dvc` file or `dvc.lock`
     model  a trigger pattern, or DVC's stage graph: a changed dependency, output or parameter
            of a stage makes that stage and everything downstream of it stale
-    all    HEAD moved (commit, checkout, rebase): the tree now stands for another commit
+
+HEAD moving (a commit, a checkout, a rebase) runs no tier by itself. The watcher reports every
+file whose content the move changed, and those paths plan as any edit does; DVC's status is
+asked again, in case the move left a stage stale. A commit of the tree as it is changes no
+content, so every verdict stands: rerunning every tier there would redo proven work.
 
 Every trigger keeps the rule that matched and the paths that matched it, so that "why
 did this rerun" has an answer. Holding (a red code tier holds data and model, a red
@@ -24,10 +28,8 @@ from mlci.engine.events import TIER_ORDER, ChangeDetected, PlanMade, Tier, Trigg
 from mlci.engine.loop.dvc_graph import StageGraph, changed_params, load_stage_graph, status_stale
 from mlci.engine.loop.dvc_outs import is_dvc_metafile
 
-__all__ = ["HEAD_MOVED", "READ_BY_TESTS", "RED", "Planner", "held_by"]
+__all__ = ["READ_BY_TESTS", "RED", "Planner", "held_by"]
 
-HEAD_MOVED = "HEAD moved"
-"""The rule of a tier that runs because HEAD changed rather than because of a path."""
 READ_BY_TESTS = "read by tests"
 """The rule of a code tier that runs because a file its tests read last time changed (DVC data, fixtures)."""
 
@@ -110,10 +112,6 @@ class Planner:
             stages: tuple[str, ...] = ()
             if Tier.MODEL in self.config.tiers:
                 stages = self._model_triggers(change, found)
-            if change.head_moved:
-                for tier in self.config.tiers:
-                    if not found.has(tier):
-                        found.add(tier, HEAD_MOVED)
             triggers = found.build()
             if not triggers:
                 return None

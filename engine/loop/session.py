@@ -557,6 +557,8 @@ class Session:
         if plan is not None:
             self.emit(plan)
             self._merge(plan, full=False)
+        elif change.head_moved and not change.paths:
+            self.emit(Notice("info", "HEAD moved, no file changed: every verdict stands", source="plan"))
         self._dispatch()
         self._refresh_git_state()
 

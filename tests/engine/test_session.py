@@ -28,6 +28,7 @@ from mlci.engine.loop.session import Session
 from tests.loop_projects import (
     MARKER_ENV,
     EventLog,
+    git,
     is_finished,
     make_dvc_project,
     make_project,
@@ -88,6 +89,28 @@ def test_breaking_a_test_turns_the_code_tier_red_naming_it_and_fixing_it_turns_i
         green = log.wait_for(is_finished(Tier.CODE), after=after)
         assert isinstance(green, TierFinished) and green.verdict is Verdict.PASSED and green.passed == 1
         assert any(isinstance(e, GitState) and e.branch == "main" for e in log.snapshot())
+
+
+def test_committing_the_judged_tree_reruns_nothing_and_says_so(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", tests={"tests/test_math.py": "def test_add():\n    assert 1 + 1 == 2\n"})
+    log = EventLog()
+    with watching(root, log):
+        write(root / "tests" / "test_math.py", "def test_add():\n    assert 2 + 2 == 4\n")
+        green = log.wait_for(is_finished(Tier.CODE))
+        assert isinstance(green, TierFinished) and green.verdict is Verdict.PASSED
+        after = len(log.snapshot())
+        git(root, "commit", "-q", "-am", "the judged tree")
+        log.wait_for(lambda e: isinstance(e, Notice) and e.source == "plan", after=after)
+        moved = [e for e in log.snapshot()[after:] if isinstance(e, ChangeDetected)]
+        assert moved and moved[0].head_moved and moved[0].paths == ()
+        notice = next(e for e in log.snapshot()[after:] if isinstance(e, Notice) and e.source == "plan")
+        assert notice.text == "HEAD moved, no file changed: every verdict stands"
+        # The same content was judged green: no plan, no run (the move's own event came first).
+        assert not any(isinstance(e, (PlanMade, TierStarted)) for e in log.snapshot()[after:])
+        # An edit after the commit still runs as before.
+        write(root / "tests" / "test_math.py", "def test_add():\n    assert 2 + 2 == 5\n")
+        red = log.wait_for(is_finished(Tier.CODE), after=after)
+        assert isinstance(red, TierFinished) and red.verdict is Verdict.FAILED
 
 
 def test_an_edit_during_a_code_run_cancels_it_and_the_new_tree_gets_the_verdict(tmp_path: Path, marker: str) -> None:
