@@ -18,13 +18,14 @@ $(PY):
 # several GB of CUDA packages. pip installs torch (with uv): pip's configuration is what says
 # where a machine keeps its torch wheel (this one carries a CPU build on disk), and uv does not
 # read it. uv installs the rest: it downloads and byte-compiles on every core, where pip does
-# one file after another (49 s against 78 s for the whole step here, from empty caches). Should uv fail, pip does
-# the whole install.
+# one file after another (49 s against 78 s for the whole step here, from empty caches).
+# Should uv fail, pip does the whole install.
+DEPS := -r sample_project/requirements.txt -e '.[dev]'
 TORCH_PIN = $(shell grep -E '^torch[=<>~!]' sample_project/requirements.txt)
 $(STAMP): $(PY) pyproject.toml sample_project/requirements.txt
 	$(PY) -m pip install --quiet uv '$(TORCH_PIN)'
-	$(VENV)/bin/uv pip install --quiet --python $(PY) --compile-bytecode -r sample_project/requirements.txt -e '.[dev]' || \
-		{ echo "uv could not install; installing with pip"; $(PY) -m pip install --quiet -r sample_project/requirements.txt -e '.[dev]'; }
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --compile-bytecode $(DEPS) || \
+		{ echo "uv could not install; installing with pip"; $(PY) -m pip install --quiet $(DEPS); }
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -100,11 +100,10 @@ def test_committing_the_judged_tree_reruns_nothing_and_says_so(tmp_path: Path) -
         assert isinstance(green, TierFinished) and green.verdict is Verdict.PASSED
         after = len(log.snapshot())
         git(root, "commit", "-q", "-am", "the judged tree")
-        log.wait_for(lambda e: isinstance(e, Notice) and e.source == "plan", after=after)
+        notice = log.wait_for(lambda e: isinstance(e, Notice) and e.source == "plan", after=after)
+        assert isinstance(notice, Notice) and notice.text == "HEAD moved, no file changed: every verdict stands"
         moved = [e for e in log.snapshot()[after:] if isinstance(e, ChangeDetected)]
         assert moved and moved[0].head_moved and moved[0].paths == ()
-        notice = next(e for e in log.snapshot()[after:] if isinstance(e, Notice) and e.source == "plan")
-        assert notice.text == "HEAD moved, no file changed: every verdict stands"
         # The same content was judged green: no plan, no run (the move's own event came first).
         assert not any(isinstance(e, (PlanMade, TierStarted)) for e in log.snapshot()[after:])
         # An edit after the commit still runs as before.
