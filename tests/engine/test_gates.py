@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -195,6 +196,29 @@ def test_a_champion_run_without_metrics_is_evaluated_on_the_test_split(project: 
     accuracy = result(report, "regression", "accuracy")
     assert accuracy.passed, accuracy.reason
     assert "baseline: " in accuracy.details[1] and "computed on data/test.csv" in accuracy.details[1]
+
+
+def test_a_model_logged_with_other_packages_says_so_in_the_progress_and_still_gets_its_verdict(
+    project: Path,
+) -> None:
+    model = project / "models" / "model"
+    (model / "requirements.txt").write_text(
+        "scikit-learn\nnumpy==0.0.1  # pinned by the training machine\nmlci-no-such-package==1.0\n"
+        "--index-url https://example.invalid/simple\n"
+    )
+    env = (model / "python_env.yaml").read_text()
+    (model / "python_env.yaml").write_text(re.sub(r"(?m)^python: .*$", "python: 2.7.18", env))
+    lines: list[str] = []
+    report = evaluate_gates(load_config(project), emit_progress=lines.append)
+    import numpy
+
+    differences = [line for line in lines if line.startswith("the model's environment differs: ")]
+    assert [line.split(": ", 1)[1] for line in differences] == [
+        f"Python {sys.version_info[0]}.{sys.version_info[1]} runs here (the model was logged on 2.7)",
+        f"numpy {numpy.__version__} is installed (the model needs numpy==0.0.1)",
+        "mlci-no-such-package is not installed (the model needs mlci-no-such-package==1.0)",
+    ]
+    assert report.passed  # a difference is told, not judged: the figures are this environment's
 
 
 def test_failing_behavioral_cases_are_listed(project: Path) -> None:
