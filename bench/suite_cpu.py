@@ -1,0 +1,110 @@
+"""Where the test suite's CPU goes: CPU-seconds by kind of process, while the suite runs.
+
+    python bench/suite_cpu.py [COMMAND...]     (default: the suite as `make test` runs it)
+
+On a 2-core machine the suite keeps both cores busy from start to end, so its wall time is
+its CPU time over two: only less CPU makes it faster, and this says which processes to look
+at. Every 0.5 s it reads `/proc/PID/stat` of every process (user + system time, command
+line), and once the command ends prints the CPU-seconds of each kind (the model tier's gates
+child, tier pytest runs, warm servers and their forks, training, dashboards, DVC, ...).
+
+What it cannot see: a process that lives less than the interval (a git call) is missed, and
+one's last half second may be. A forked child shares its parent's command line, so a warm
+server's runs count as the server's. Figures only: run it on a quiet machine, twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INTERVAL_S = 0.5
+TICKS = os.sysconf("SC_CLK_TCK")
+
+KINDS: tuple[tuple[str, str], ...] = (
+    (r"warm\.server", "warm servers and their runs"),
+    (r"-m mlci\.engine gates", "gates (mlci gates, the model tier's child)"),
+    (r"-m mlci\.engine report", "mlci report"),
+    (r"exec\(eval\(sys\.stdin", "pytest-xdist workers (in-process tests)"),
+    (r"-m pytest -p mlci\.engine\.run\.pytest_plugin .*tests/unit", "sample: code tier (cold)"),
+    (r"-m pytest -p mlci\.engine\.run\.pytest_plugin .*tests/model", "sample: model tier tests"),
+    (r"-m pytest -p mlci\.engine\.run\.pytest_plugin .*tests/data", "sample: data tier (cold)"),
+    (r"-m pytest -p mlci\.engine\.run\.pytest_plugin", "test projects' tier runs"),
+    (r"credit\.train", "sample: training"),
+    (r"credit\.(evaluate|prepare)", "sample: evaluate, prepare"),
+    (r"mlci-tui|mlci\.tui", "dashboards"),
+    (r"-m dvc|/dvc ", "dvc"),
+    (r"mlflow server|uvicorn|huey|_job_runner", "mlflow server"),
+    (r"mlci\.engine|bin/mlci ", "other mlci commands"),
+    (r"mypy|ruff|lint-imports", "lint"),
+    (r"java|node", "CI linters (Java, Node)"),
+    (r"python", "other Python"),
+)
+
+
+def kind_of(command: str) -> str:
+    return next((name for pattern, name in KINDS if re.search(pattern, command)), "other")
+
+
+def read_once(seen: dict[str, tuple[str, float]]) -> None:
+    """Record every process: pid:start time -> (command line, CPU-seconds so far)."""
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            cpu = (int(fields[11]) + int(fields[12])) / TICKS
+            key = f"{pid}:{fields[19]}"
+            if key not in seen:
+                raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                seen[key] = (raw.replace(b"\0", b" ").decode(errors="replace"), cpu)
+            else:
+                seen[key] = (seen[key][0], cpu)
+        except (OSError, ValueError, IndexError):
+            continue  # gone between the listing and the read
+
+
+def sample(seen: dict[str, tuple[str, float]], stop: threading.Event) -> None:
+    """`read_once` every interval until `stop`, and once more then."""
+    while not stop.wait(INTERVAL_S):
+        read_once(seen)
+    read_once(seen)
+
+
+def main() -> int:
+    command = sys.argv[1:] or ["make", "--no-print-directory", "test"]
+    before: dict[str, tuple[str, float]] = {}
+    read_once(before)  # what ran before the command: its CPU so far is not the command's
+    seen: dict[str, tuple[str, float]] = {}
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample, args=(seen, stop), daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    code = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, check=False).returncode
+    wall = time.monotonic() - started
+    stop.set()
+    sampler.join()
+    by_kind: dict[str, float] = {}
+    count: Counter[str] = Counter()
+    for key, (line, cpu) in seen.items():
+        kind = kind_of(line)
+        by_kind[kind] = by_kind.get(kind, 0.0) + cpu - before.get(key, (line, 0.0))[1]
+        count[kind] += 1
+    total = sum(by_kind.values())
+    print(f"{' '.join(command)}: exit {code}, {wall:.0f} s wall, {total:.0f} CPU-s seen ({total / wall:.2f} cores)")
+    for kind, cpu in sorted(by_kind.items(), key=lambda item: -item[1]):
+        print(f"{cpu:8.1f} CPU-s {cpu / total:6.1%} {count[kind]:6d} processes  {kind}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
