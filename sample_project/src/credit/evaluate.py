@@ -28,16 +28,21 @@ METRICS = Path("metrics.json")
 
 
 def compute_metrics(df: pd.DataFrame, proba: np.ndarray, threshold: float = 0.5) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+    # The counts' formulas rather than scikit-learn's metrics: importing sklearn.metrics is
+    # a quarter of this stage's imports, for five divisions (the same figures to the digit).
+    from credit.model import binary_auc
 
     y = df[LABEL_COLUMN].to_numpy()
     pred = (proba >= threshold).astype(int)
+    tp = int(np.sum((pred == 1) & (y == 1)))
+    fp = int(np.sum((pred == 1) & (y != 1)))
+    fn = int(np.sum((pred != 1) & (y == 1)))
     out = {
-        "accuracy": accuracy_score(y, pred),
-        "f1_score": f1_score(y, pred, zero_division=0),
-        "auc_roc": roc_auc_score(y, proba),
-        "precision": precision_score(y, pred, zero_division=0),
-        "recall": recall_score(y, pred, zero_division=0),
+        "accuracy": float(np.mean(pred == y)),
+        "f1_score": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "auc_roc": binary_auc(y == 1, proba),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
         "rows": len(y),
     }
     fairness = {}
