@@ -171,14 +171,15 @@ def test_a_hanging_test_is_killed_at_the_tier_timeout_and_quitting_leaves_no_pro
     root = make_project(
         tmp_path / "p",
         tests={"tests/test_ok.py": "def test_ok():\n    pass\n"},
-        config="tiers:\n  code:\n    tests: [tests]\n    timeout: 5\n",
+        config="tiers:\n  code:\n    tests: [tests]\n    timeout: 20\n",
     )
     w = watch(root)
     write(root / "tests" / "test_hangs.py", HANGS)
+    # 20 s: long enough for pytest to start on a loaded machine, so the timeout strikes inside the test.
     finished = w.log.wait_for(is_finished(Tier.CODE), timeout=120)
     assert isinstance(finished, TierFinished)
     assert finished.verdict is Verdict.TIMED_OUT
-    assert finished.reason == "timed out after 5s in tests/test_hangs.py::test_waits_forever"
+    assert finished.reason == "timed out after 20s in tests/test_hangs.py::test_waits_forever"
     assert processes_with_env(MARKER_ENV, w.marker) == [w.proc.pid]  # the test and its child are gone
     write(root / "tests" / "test_hangs.py", HANGS + "# edited: a new run starts, and hangs again\n")
     w.log.wait_for(

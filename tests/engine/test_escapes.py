@@ -117,7 +117,7 @@ def test_setsid_and_double_fork_daemons_die_at_cancel(tmp_path: Path, marker: st
 
 
 def test_setsid_and_double_fork_daemons_die_at_the_timeout(tmp_path: Path, marker: str) -> None:
-    root = _project(tmp_path, config="tiers:\n  code:\n    tests: [tests]\n    timeout: 6\n")
+    root = _project(tmp_path, config="tiers:\n  code:\n    tests: [tests]\n    timeout: 20\n")
     log = EventLog()
     run = TierRun(load_config(root), Tier.CODE, run_id=1, plan_id=1, emit=log)
     thread = threading.Thread(target=run.run)
