@@ -2,7 +2,7 @@
 
 `mlflow.pyfunc.load_model` makes the same check and logs a warning, but in the gates child that
 warning lands among the lines of stderr that are shown only when the child fails, so the
-dashboard never showed it; and it costs 0.4 CPU-s of every gates run, since MLflow maps every
+dashboard never showed it; and it costs 0.2 CPU-s of every gates run, since MLflow maps every
 installed distribution to its modules first. Here each requirement is looked up by name
 (`importlib.metadata.version`), and what differs becomes a progress line of the gates: a
 figure measured with another torch than the model's may not be the figure production sees.

@@ -153,7 +153,7 @@ def load_model(path: Path) -> LoadedModel:
         import mlflow.pyfunc
 
         # Its check of the model's requirements is ours to make (`model_environment`): MLflow's costs
-        # 0.4 CPU-s a load and warns where the dashboard does not show it.
+        # 0.2 CPU-s a gates run and warns where the dashboard does not show it.
         pyfunc = mlflow.pyfunc.load_model(str(path), suppress_warnings=True)
     except Exception as exc:
         raise ModelUnavailable(f"unreadable model at {path}: {type(exc).__name__}: {exc}") from exc
