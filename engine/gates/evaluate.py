@@ -53,7 +53,6 @@ from mlci.engine.gates.intervals import (
     mean_samples,
 )
 from mlci.engine.gates.metrics_source import RecordedMetrics, read_dvc_metrics
-from mlci.engine.gates.model_environment import environment_differences
 from mlci.engine.gates.model_eval import (
     GroupFigure,
     LatencyFigures,
@@ -191,7 +190,7 @@ class _Evaluation:
                 loaded = load_model(self.target.model_dir)
             except ModelUnavailable as exc:
                 raise _Missing(str(exc)) from exc
-            for difference in environment_differences(self.target.model_dir):
+            for difference in loaded.environment:
                 self.progress(f"the model's environment differs: {difference}")
             return loaded
 
@@ -447,9 +446,8 @@ def _champion_predictions(ev: _Evaluation, baseline: Baseline) -> tuple[Any, Any
         ev.predictions()  # the candidate first: its failure is the one to report
         with tempfile.TemporaryDirectory(prefix="mlci-champion-") as tmp:
             try:
-                champion_dir = download_version(ev.config, *baseline.model, Path(tmp))
-                champion = load_model(champion_dir)
-                for difference in environment_differences(champion_dir):
+                champion = load_model(download_version(ev.config, *baseline.model, Path(tmp)))
+                for difference in champion.environment:
                     ev.progress(f"the {baseline.label} model's environment differs: {difference}")
                 labels, scores, why = champion.labels_and_scores(champion.features(ev.split(), ev.label()))
                 labels, scores = ev.binarise(labels, scores, champion.score_label)

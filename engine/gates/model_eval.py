@@ -18,6 +18,7 @@ from typing import Any
 
 from mlci.engine.config.metric_names import CLASSIFICATION_METRICS, canonical
 from mlci.engine.config.tracking_store import quiet_mlflow
+from mlci.engine.gates.model_environment import environment_differences
 
 __all__ = [
     "LATENCY_CALLS",
@@ -62,6 +63,8 @@ class LoadedModel:
     """The label column its metadata names, if any."""
     sklearn: Any = None
     """The scikit-learn estimator, for models of the sklearn flavour (their `predict_proba`)."""
+    environment: tuple[str, ...] = ()
+    """How this environment differs from the one the model was logged with (`model_environment`)."""
 
     def features(self, frame: Any, label: str | None) -> Any:
         """The model's input columns of `frame`: its declared inputs, else every column but the label."""
@@ -152,8 +155,8 @@ def load_model(path: Path) -> LoadedModel:
     try:
         import mlflow.pyfunc
 
-        # Its check of the model's requirements is ours to make (`model_environment`): MLflow's costs
-        # 0.2 CPU-s a gates run and warns where the dashboard does not show it.
+        # Its check of the model's requirements is made below (`model_environment`, `environment`): MLflow's
+        # costs 0.2 CPU-s a gates run and warns where the dashboard does not show it.
         pyfunc = mlflow.pyfunc.load_model(str(path), suppress_warnings=True)
     except Exception as exc:
         raise ModelUnavailable(f"unreadable model at {path}: {type(exc).__name__}: {exc}") from exc
@@ -174,7 +177,9 @@ def load_model(path: Path) -> LoadedModel:
             sklearn_model = mlflow.sklearn.load_model(str(path))
         except Exception:  # the pyfunc loaded; scores are a bonus
             sklearn_model = None
-    return LoadedModel(path, pyfunc, inputs, str(label) if label else None, sklearn_model)
+    return LoadedModel(
+        path, pyfunc, inputs, str(label) if label else None, sklearn_model, tuple(environment_differences(path))
+    )
 
 
 def load_table(path: Path) -> Any:
