@@ -6,7 +6,10 @@ On a 2-core machine the suite keeps both cores busy from start to end, so its wa
 its CPU time over two: only less CPU makes it faster, and this says which processes to look
 at. Every 0.5 s it reads `/proc/PID/stat` of every process (user + system time, command
 line), and once the command ends prints the CPU-seconds of each kind (the model tier's gates
-child, tier pytest runs, warm servers and their forks, training, dashboards, DVC, ...).
+child, tier pytest runs, warm servers and their forks, training, dashboards, DVC, ...), then
+the tests whose processes took the most: a process belongs to the test named by the
+`PYTEST_CURRENT_TEST` it was started with (so a session's tier runs and gates child count
+as the test's; the xdist worker's own, in-process work does not show there).
 
 What it cannot see: a process that lives less than the interval (a git call) is missed, and
 one's last half second may be. A forked child shares its parent's command line, so a warm
@@ -26,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL_S = 0.5
+TOP_TESTS = 40
 TICKS = os.sysconf("SC_CLK_TCK")
 
 KINDS: tuple[tuple[str, str], ...] = (
@@ -53,8 +57,21 @@ def kind_of(command: str) -> str:
     return next((name for pattern, name in KINDS if re.search(pattern, command)), "other")
 
 
-def read_once(seen: dict[str, tuple[str, float]]) -> None:
-    """Record every process: pid:start time -> (command line, CPU-seconds so far)."""
+def started_by(pid: str) -> str:
+    """The test a process was started in (`PYTEST_CURRENT_TEST` without its phase), or ''."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return ""
+    for entry in environ.split(b"\0"):
+        if entry.startswith(b"PYTEST_CURRENT_TEST="):
+            return entry.split(b"=", 1)[1].decode(errors="replace").rsplit(" (", 1)[0]
+    return ""
+
+
+def read_once(seen: dict[str, tuple[str, float]], tests: dict[str, str] | None = None) -> None:
+    """Record every process: pid:start time -> (command line, CPU-seconds so far), and in
+    `tests` the test each was started in."""
     me = str(os.getpid())
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or pid == me:
@@ -67,17 +84,36 @@ def read_once(seen: dict[str, tuple[str, float]]) -> None:
             if key not in seen:
                 raw = Path(f"/proc/{pid}/cmdline").read_bytes()
                 seen[key] = (raw.replace(b"\0", b" ").decode(errors="replace"), cpu)
+                if tests is not None:
+                    tests[key] = started_by(pid)
             else:
                 seen[key] = (seen[key][0], cpu)
         except (OSError, ValueError, IndexError):
             continue  # gone between the listing and the read
 
 
-def sample(seen: dict[str, tuple[str, float]], stop: threading.Event) -> None:
-    """`read_once` every interval until `stop`, and once more then."""
+def sample(
+    seen: dict[str, tuple[str, float]],
+    tests: dict[str, str],
+    timeline: list[tuple[float, float]],
+    stop: threading.Event,
+) -> None:
+    """`read_once` every interval until `stop`, and once more then; `timeline` gets (time, CPU-s seen so far)."""
     while not stop.wait(INTERVAL_S):
-        read_once(seen)
-    read_once(seen)
+        read_once(seen, tests)
+        timeline.append((time.monotonic(), sum(cpu for _, cpu in seen.values())))
+    read_once(seen, tests)
+
+
+def busy_cores(timeline: list[tuple[float, float]], started: float) -> str:
+    """Cores busy in each minute of the run: where the suite leaves a core idle (its tail, a serial stretch)."""
+    marks: list[str] = []
+    minute, last = 1, (started, timeline[0][1] if timeline else 0.0)
+    for at, cpu in timeline:
+        if at - started >= minute * 60:
+            marks.append(f"{(cpu - last[1]) / (at - last[0]):.1f}")
+            minute, last = minute + 1, (at, cpu)
+    return " ".join(marks)
 
 
 def main() -> int:
@@ -85,8 +121,10 @@ def main() -> int:
     before: dict[str, tuple[str, float]] = {}
     read_once(before)  # what ran before the command: its CPU so far is not the command's
     seen: dict[str, tuple[str, float]] = {}
+    tests: dict[str, str] = {}
+    timeline: list[tuple[float, float]] = []
     stop = threading.Event()
-    sampler = threading.Thread(target=sample, args=(seen, stop), daemon=True)
+    sampler = threading.Thread(target=sample, args=(seen, tests, timeline, stop), daemon=True)
     sampler.start()
     started = time.monotonic()
     code = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, check=False).returncode
@@ -94,15 +132,23 @@ def main() -> int:
     stop.set()
     sampler.join()
     by_kind: dict[str, float] = {}
+    by_test: dict[str, float] = {}
     count: Counter[str] = Counter()
     for key, (line, cpu) in seen.items():
         kind = kind_of(line)
-        by_kind[kind] = by_kind.get(kind, 0.0) + cpu - before.get(key, (line, 0.0))[1]
+        used = cpu - before.get(key, (line, 0.0))[1]
+        by_kind[kind] = by_kind.get(kind, 0.0) + used
         count[kind] += 1
+        if tests.get(key):
+            by_test[tests[key]] = by_test.get(tests[key], 0.0) + used
     total = sum(by_kind.values())
     print(f"{' '.join(command)}: exit {code}, {wall:.0f} s wall, {total:.0f} CPU-s seen ({total / wall:.2f} cores)")
+    print(f"cores busy, minute by minute: {busy_cores(timeline, started)}")
     for kind, cpu in sorted(by_kind.items(), key=lambda item: -item[1]):
         print(f"{cpu:8.1f} CPU-s {cpu / total:6.1%} {count[kind]:6d} processes  {kind}")
+    print(f"processes started in a test: {sum(by_test.values()):.0f} CPU-s; the {TOP_TESTS} largest:")
+    for test, cpu in sorted(by_test.items(), key=lambda item: -item[1])[:TOP_TESTS]:
+        print(f"{cpu:8.1f} CPU-s  {test}")
     return code
 
 

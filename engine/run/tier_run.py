@@ -406,7 +406,7 @@ class TierRun:
             idle_s=self.config.runner_idle_timeout,
             deadline=deadline,
             stop=self._stop,
-            modules=lambda: preload_modules(self.config.root),
+            modules=lambda: preload_modules(self.config.root, self.tier_config.tests),
         )
         for level, text in got.notices:
             self._emit(Notice(level, text, source="runner"))

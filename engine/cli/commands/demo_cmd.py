@@ -50,7 +50,8 @@ def _headless(root: Path) -> int:
         else:
             printer(event)
 
-    session = Session(load_config(root), emit=emit)
+    # The dashboard's session, less the screen: the same warm runner, so a rehearsal runs as the talk will.
+    session = Session(load_config(root), emit=emit, warm_runner=True)
     player = ScenarioPlayer(session, emit)
     with exit_on_signals():
         session.start()

@@ -1,10 +1,17 @@
-"""Which modules the warm server imports before it forks: the third-party modules the tests and sources import.
+"""Which modules a tier's warm server imports before it forks: the third-party modules its tests can reach.
 
-Read from the code, not guessed: every `import x.y` / `from x.y import z` at any depth of the
-project's Python files (its tests and its sources). What is the
-project's own (a module or package at the root, under `src/`, or anywhere beside the files
-read: test helpers, `conftest`) is left out, and so is the standard library (cheap to import,
-and nothing to gain). The server refuses a module found inside the project's tree too.
+Read from the code, not guessed: from the tier's test files and the conftest files pytest loads
+for them, every `import x.y` / `from x.y import z` at any depth (a function-level import runs when
+a test calls that function), followed through the project's own modules (a module or package at
+the root, under `src/`, or beside the files read: test helpers, `conftest`) to the third-party
+modules they import in turn. What is the project's own is never preloaded, nor is the standard
+library (cheap to import, and nothing to gain). The server refuses a module found inside the
+project's tree too.
+
+Per tier, not per project: the data tier's server of a project whose training imports torch and
+MLflow preloads neither when its data tests import only pandas (a second less to start, and a
+smaller process beside the editor). What a test imports that this misses (a dynamic import, a
+library's lazy one) is learned from the runs (`client.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pathlib import Path
 __all__ = ["preload_modules"]
 
 MAX_FILES = 3000
-"""Python files read at most: enough for any project's tests and sources, bounded on a huge tree."""
+"""Python files listed at most: enough for any project's tests and sources, bounded on a huge tree."""
 _SKIP_DIRS = {"node_modules", "__pycache__", "build", "dist", "site-packages"}
 
 
@@ -41,26 +48,46 @@ def _python_files(root: Path) -> Iterator[Path]:
                 yield here / name
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """The dotted modules the file imports, and the names `from a import b` may also import as a module (`a.b`,
+    a submodule or only an attribute: looked for among the project's own files only). A relative import is made
+    absolute from the file's package (`pkg.sub` for `from . import sub` in pkg/x.py)."""
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except (SyntaxError, ValueError, OSError):
-        return set()
-    found: set[str] = set()
+        return set(), set()
+    modules: set[str] = set()
+    submodules: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
-    return found
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            package = _package_of(path) if node.level else []
+            if node.level > len(package):
+                continue  # above the top package: an ImportError at run time, nothing to preload
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if module:
+                modules.add(module)
+                submodules.update(f"{module}.{alias.name}" for alias in node.names if alias.name != "*")
+    return modules, submodules
+
+
+def _package_of(path: Path) -> list[str]:
+    """The dotted package a file lies in, by the `__init__.py` files above it (empty for a loose file)."""
+    parts: list[str] = []
+    folder = path.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return parts
 
 
 def _own_names(root: Path, files: Sequence[Path]) -> set[str]:
     """Top-level names the project itself provides: modules and packages beside any of its files, at the root,
     and under `src/`."""
     own: set[str] = set()
-    places = {root, root / "src", *(f.parent for f in files)}
-    for place in places:
+    for place in _places(root, files):
         own.update(p.stem for p in place.glob("*.py"))
         if place != root.parent:
             own.add(place.name)
@@ -68,14 +95,67 @@ def _own_names(root: Path, files: Sequence[Path]) -> set[str]:
     return own
 
 
-def preload_modules(root: Path) -> tuple[str, ...]:
-    """The third-party modules (dotted: `sklearn.ensemble` is the heavy part of sklearn) the project's Python
-    files import, sorted."""
+def _places(root: Path, files: Sequence[Path]) -> set[Path]:
+    """Where the project's own modules are imported from: the root, `src/`, and the folder of every file."""
+    return {root, root / "src", *(f.parent for f in files)}
+
+
+def _own_files(name: str, places: set[Path]) -> list[Path]:
+    """The project's files that importing `name` runs: each package's `__init__.py` on the way, and the module."""
+    parts = name.split(".")
+    for place in places:
+        if not ((place / parts[0]).is_dir() or (place / f"{parts[0]}.py").is_file()):
+            continue
+        found: list[Path] = []
+        for depth in range(1, len(parts) + 1):
+            stem = place.joinpath(*parts[:depth])
+            if (stem / "__init__.py").is_file():
+                found.append(stem / "__init__.py")
+            elif stem.with_suffix(".py").is_file():
+                found.append(stem.with_suffix(".py"))
+                break
+            else:
+                break
+        return found
+    return []
+
+
+def _test_files(root: Path, tests: Sequence[str], files: Sequence[Path]) -> list[Path]:
+    """The tier's test files (a path, a folder, or a node id's file) and every conftest.py pytest may load for
+    them: at the root, above them, and below them."""
+    starts: set[Path] = {root / "conftest.py"} if (root / "conftest.py").is_file() else set()
+    for test in tests:
+        path = (root / test.split("::", 1)[0]).resolve()
+        for parent in path.parents:
+            if parent == root or root not in parent.parents:
+                break
+            if (parent / "conftest.py").is_file():
+                starts.add(parent / "conftest.py")
+        starts.update(f for f in files if f == path or path in f.parents)
+    return sorted(starts)
+
+
+def preload_modules(root: Path, tests: Sequence[str]) -> tuple[str, ...]:
+    """The third-party modules (dotted: `sklearn.ensemble` is the heavy part of sklearn) a tier's tests reach,
+    sorted: from `tests` (its pytest paths) and their conftests, through the project's own modules."""
+    root = root.resolve()
     files = list(_python_files(root))
-    imported: set[str] = set()
-    for path in files:
-        imported |= _imports(path)
     own = _own_names(root, files)
+    places = _places(root, files)
+    todo = _test_files(root, tests, files)
+    read: set[Path] = set()
+    imported: set[str] = set()
+    while todo:
+        path = todo.pop()
+        if path in read:
+            continue
+        read.add(path)
+        modules, submodules = _imports(path)
+        for name in modules | submodules:
+            if name.split(".", 1)[0] in own:
+                todo.extend(f for f in _own_files(name, places) if f not in read)
+            elif name in modules:
+                imported.add(name)
     stdlib = set(sys.stdlib_module_names)
     return tuple(
         sorted(
