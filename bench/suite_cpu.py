@@ -1,6 +1,6 @@
 """Where the test suite's CPU goes: CPU-seconds by kind of process, while the suite runs.
 
-    python bench/suite_cpu.py [COMMAND...]     (default: the suite as `make test` runs it)
+    python bench/suite_cpu.py [COMMAND...] 2>LOG  (default: the suite as `make test` runs it; its output to LOG)
 
 On a 2-core machine the suite keeps both cores busy from start to end, so its wall time is
 its CPU time over two: only less CPU makes it faster, and this says which processes to look
@@ -127,7 +127,7 @@ def main() -> int:
     sampler = threading.Thread(target=sample, args=(seen, tests, timeline, stop), daemon=True)
     sampler.start()
     started = time.monotonic()
-    code = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, check=False).returncode
+    code = subprocess.run(command, cwd=ROOT, stdout=sys.stderr, check=False).returncode  # its output: stderr
     wall = time.monotonic() - started
     stop.set()
     sampler.join()
