@@ -102,6 +102,7 @@ def _train_and_save(root: Path) -> dict[str, float]:
         str(root / "models" / "model"),
         signature=infer_signature(train[["x1", "x2"]], model.predict(train[["x1", "x2"]])),
         pip_requirements=PIP_REQUIREMENTS,
+        serialization_format="cloudpickle",
     )
     pred = model.predict(test[["x1", "x2"]])
     proba = model.predict_proba(test[["x1", "x2"]])[:, 1]

@@ -18,7 +18,21 @@ from mlci.engine.gates.metrics_source import read_dvc_metrics
 __all__ = ["MODEL_SUFFIXES", "current_metrics", "find_model_file"]
 
 MODEL_SUFFIXES = frozenset(
-    {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".keras", ".safetensors", ".bin", ".cbm"}
+    {
+        ".pkl",
+        ".pickle",
+        ".joblib",
+        ".skops",
+        ".pt",
+        ".pth",
+        ".ckpt",
+        ".onnx",
+        ".h5",
+        ".keras",
+        ".safetensors",
+        ".bin",
+        ".cbm",
+    }
 )
 """File suffixes that model files of the usual libraries carry."""
 

@@ -111,3 +111,14 @@ def test_the_rendered_file_bounds_each_metric_on_its_scale(tmp_path: Path) -> No
     }
     assert spec.size is not None and spec.size.max_mb == 3.0
     assert spec.evaluation is None or spec.evaluation.model is None  # an MLflow model is found without naming it
+
+
+def test_a_scikit_learn_model_saved_with_skops_is_found_as_the_model(tmp_path: Path) -> None:
+    # `.skops` is scikit-learn's safe format (and MLflow's default for it): a model like any `.pkl`.
+    from mlci.engine.gates.gate_inference import find_model_file
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "notes.txt").write_text("not a model\n")
+    (tmp_path / "models" / "classifier.skops").write_bytes(b"\0" * 2048)
+    found = find_model_file(tmp_path)
+    assert found is not None and found.path == "models/classifier.skops"
