@@ -43,6 +43,17 @@ def report(project: Path, *extra: str) -> tuple[dict[str, Any], str]:
     return json.loads(proc.stdout), out.read_text()
 
 
+@pytest.fixture(scope="module")
+def untouched(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, str]:
+    """`mlci report` and `mlci gates --json` on an untouched copy, once for the tests that only read them:
+    (the report's JSON, its Markdown, the gates' JSON text)."""
+    project = copy_project(template, tmp_path_factory.mktemp("untouched") / "proj")
+    data, markdown = report(project)
+    gates = mlci("gates", "--json", str(project), cwd=project)
+    assert gates.returncode == 0, gates.stderr
+    return data, markdown, gates.stdout
+
+
 def log_training_run(project: Path) -> str:
     uri = f"sqlite:///{(project / 'mlflow.db').as_posix()}"
     client = MlflowClient(tracking_uri=uri)
@@ -54,10 +65,9 @@ def log_training_run(project: Path) -> str:
     return run_id
 
 
-def test_the_report_numbers_match_mlci_gates_json(project: Path) -> None:
-    data, markdown = report(project)
-    gates = mlci("gates", "--json", str(project), cwd=project)
-    expected = json.loads(gates.stdout)
+def test_the_report_numbers_match_mlci_gates_json(untouched: tuple[dict[str, Any], str, str]) -> None:
+    data, markdown, gates = untouched
+    expected = json.loads(gates)
     deterministic = [r for r in expected["results"] if r["gate"] != "latency"]  # latency is re-measured
     got = {r["check"]: r for r in data["gates"]["results"]}
     for r in deterministic:
@@ -73,9 +83,9 @@ def test_the_report_numbers_match_mlci_gates_json(project: Path) -> None:
     assert "**✅ all 12 gates pass**" in markdown and "baseline: metrics.json on main" in markdown
 
 
-def test_a_saved_gate_report_is_reused_exactly(project: Path) -> None:
+def test_a_saved_gate_report_is_reused_exactly(project: Path, untouched: tuple[dict[str, Any], str, str]) -> None:
     saved = project.parent / "gates.json"
-    saved.write_text(mlci("gates", "--json", str(project), cwd=project).stdout)
+    saved.write_text(untouched[2])
     data, _markdown = report(project, "--gates", str(saved))
     assert data["gates"] == json.loads(saved.read_text())
 
@@ -114,8 +124,8 @@ def test_plots_are_pngs_linked_from_the_markdown(project: Path) -> None:
     assert matplotlib.image.imread(out / "report_assets" / "training_curves.png").shape[2] in (3, 4)
 
 
-def test_without_a_store_the_report_says_why_there_are_no_curves(project: Path) -> None:
-    data, markdown = report(project)
+def test_without_a_store_the_report_says_why_there_are_no_curves(untouched: tuple[dict[str, Any], str, str]) -> None:
+    data, markdown, _gates = untouched
     assert list(data["plots"]) == ["confusion matrix"]
     assert any(
         n.startswith("no training curves: MLflow store unreachable (no MLflow database at") for n in data["notes"]
