@@ -136,3 +136,16 @@ def tool_env() -> dict[str, str]:
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("MLFLOW_RUN_ID", None)
     return env
+
+
+@pytest.fixture
+def only_testmon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tier runs a test starts load one pytest plugin, testmon (affected tests first), not every plugin of
+    the suite's environment (Hypothesis, Textual's snapshots, Hydra, anyio, xdist: a second of imports a run).
+
+    For the modules whose subject is the runner, the session or the check, not how a run meets the plugins a
+    user has installed: `test_warm_runner` and `test_affected` keep pytest's default, as do the sandbox's
+    tests (the demo project names its plugin itself).
+    """
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p pytest-testmon")

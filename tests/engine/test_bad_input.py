@@ -26,6 +26,8 @@ from mlci.engine.config.loader import load_config
 from mlci.engine.config.yaml_nodes import MAX_VALUES
 from mlci.engine.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("only_testmon")
+
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_project"
 FILES = ("mlci.yaml", "model_gates.yaml")
 

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlci.engine.config.loader import load_config
 from mlci.engine.events import Tier, Verdict
 from mlci.engine.loop.check import CheckResult, run_check
 
 from tests.loop_projects import EventLog, make_project
+
+pytestmark = pytest.mark.usefixtures("only_testmon")
 
 TWO_TIERS = "tiers:\n  code:\n    tests: [tests/unit]\n  data:\n    tests: [tests/data]\n"
 

@@ -13,6 +13,8 @@ from mlci.engine.errors import MlciError
 
 from tests.loop_projects import git, make_project, write
 
+pytestmark = pytest.mark.usefixtures("only_testmon")
+
 MLCI = str(Path(sys.executable).with_name("mlci"))
 GREEN = {"tests/test_ok.py": "def test_ok():\n    assert 1 + 1 == 2\n"}
 

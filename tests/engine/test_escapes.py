@@ -33,7 +33,10 @@ from tests.loop_projects import (
     written,
 )
 
-pytestmark = pytest.mark.skipif(not Path("/proc").is_dir() or sys.platform != "linux", reason="/proc (Linux) only")
+pytestmark = [
+    pytest.mark.usefixtures("only_testmon"),
+    pytest.mark.skipif(not Path("/proc").is_dir() or sys.platform != "linux", reason="/proc (Linux) only"),
+]
 
 ESCAPES = """
 import os, subprocess, sys, time

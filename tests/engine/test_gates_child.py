@@ -36,7 +36,10 @@ from tests.loop_projects import (
     written,
 )
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="/proc (Linux) only")
+pytestmark = [
+    pytest.mark.usefixtures("only_testmon"),
+    pytest.mark.skipif(sys.platform != "linux", reason="/proc (Linux) only"),
+]
 
 HANGING_LOADER = """
 import json, os, subprocess, time

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlci.engine.config.loader import load_config
 from mlci.engine.events import (
     GateReport,
@@ -25,6 +26,8 @@ from mlci.engine.loop.history import HISTORY_FILE, History, read_last_plans
 from mlci.engine.loop.session import Session
 
 from tests.loop_projects import EventLog, git, make_project
+
+pytestmark = pytest.mark.usefixtures("only_testmon")
 
 
 def test_a_run_is_recorded_with_its_plan_verdicts_and_failing_tests(tmp_path: Path) -> None:

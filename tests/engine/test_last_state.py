@@ -7,6 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from mlci.engine.config.loader import load_config
 from mlci.engine.events import (
     Event,
@@ -24,6 +25,8 @@ from mlci.engine.loop.history import HISTORY_FILE, History
 from mlci.engine.loop.last_state import last_known_state
 
 from tests.loop_projects import git, make_project, write
+
+pytestmark = pytest.mark.usefixtures("only_testmon")
 
 REPORT = GateReport(
     (

@@ -15,6 +15,8 @@ from mlci.engine.run.tier_run import TierRun
 
 from tests.loop_projects import EventLog, living_processes, make_dvc_project, make_project, write, written
 
+pytestmark = pytest.mark.usefixtures("only_testmon")
+
 OUTCOMES = """
 import pytest
 

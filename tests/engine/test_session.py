@@ -37,11 +37,14 @@ from tests.loop_projects import (
     write,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    # watchdog's inotify thread warns when a directory is created and renamed at once (pytest's
-    # cache does that); as an error, in its thread, it would break the watch. Not ours to fix.
-    "ignore:Callback with id:RuntimeWarning",
-)
+pytestmark = [
+    pytest.mark.usefixtures("only_testmon"),
+    pytest.mark.filterwarnings(
+        # watchdog's inotify thread warns when a directory is created and renamed at once (pytest's
+        # cache does that); as an error, in its thread, it would break the watch. Not ours to fix.
+        "ignore:Callback with id:RuntimeWarning",
+    ),
+]
 
 
 @pytest.fixture

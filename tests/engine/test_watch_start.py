@@ -17,7 +17,10 @@ from mlci.engine.events import Notice, PlanMade, Tier, TierFinished, TierStarted
 
 from tests.loop_projects import MARKER_ENV, EventLog, make_project, processes_with_env, write
 
-pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+pytestmark = [
+    pytest.mark.usefixtures("only_testmon"),
+    pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning"),
+]
 
 TESTS = {"tests/unit/test_calc.py": "from calc import add\n\ndef test_add():\n    assert add(2, 2) == 4\n"}
 SOURCES = {"calc.py": "def add(a, b):\n    return a + b\n"}
