@@ -133,12 +133,15 @@ def main() -> int:
     sampler.join()
     by_kind: dict[str, float] = {}
     by_test: dict[str, float] = {}
+    unsorted: dict[str, float] = {}  # "other Python" by command line: what KINDS could name next
     count: Counter[str] = Counter()
     for key, (line, cpu) in seen.items():
         kind = kind_of(line)
         used = cpu - before.get(key, (line, 0.0))[1]
         by_kind[kind] = by_kind.get(kind, 0.0) + used
         count[kind] += 1
+        if kind == "other Python":
+            unsorted[line[:150]] = unsorted.get(line[:150], 0.0) + used
         if tests.get(key):
             by_test[tests[key]] = by_test.get(tests[key], 0.0) + used
     total = sum(by_kind.values())
@@ -146,6 +149,9 @@ def main() -> int:
     print(f"cores busy, minute by minute: {busy_cores(timeline, started)}")
     for kind, cpu in sorted(by_kind.items(), key=lambda item: -item[1]):
         print(f"{cpu:8.1f} CPU-s {cpu / total:6.1%} {count[kind]:6d} processes  {kind}")
+    print("the largest of other Python:")
+    for line, cpu in sorted(unsorted.items(), key=lambda item: -item[1])[:8]:
+        print(f"{cpu:8.1f} CPU-s  {line}")
     print(f"processes started in a test: {sum(by_test.values()):.0f} CPU-s; the {TOP_TESTS} largest:")
     for test, cpu in sorted(by_test.items(), key=lambda item: -item[1])[:TOP_TESTS]:
         print(f"{cpu:8.1f} CPU-s  {test}")
