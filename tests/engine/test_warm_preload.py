@@ -41,3 +41,15 @@ def test_each_tier_preloads_only_what_its_tests_reach_through_the_projects_modul
     # A node id's file, and a script no test imports reaches nothing.
     assert preload_modules(root, ["tests/unit/test_features.py::test_x"]) == preload_modules(root, ["tests/unit"])
     assert "boto3" not in preload_modules(root, ["tests"])
+
+
+def test_a_helper_of_the_same_name_beside_two_tiers_tests_is_followed_in_both(tmp_path: Path) -> None:
+    # Which helpers.py an import finds depends on sys.path; both are read, so neither tier misses its own.
+    write(tmp_path / "tests/unit/helpers.py", "import hypothesis\n")
+    write(tmp_path / "tests/unit/test_a.py", "import helpers\n")
+    write(tmp_path / "tests/data/helpers.py", "import pandera\n")
+    write(tmp_path / "tests/data/test_b.py", "import helpers\n")
+    write(tmp_path / "tools/shared/io.py", "import pyarrow\n")  # a namespace package (no __init__.py)
+    write(tmp_path / "tests/data/test_c.py", "from tools.shared import io\n")
+    assert {"hypothesis", "pandera"} <= set(preload_modules(tmp_path, ["tests/unit"]))
+    assert {"hypothesis", "pandera", "pyarrow"} <= set(preload_modules(tmp_path, ["tests/data"]))

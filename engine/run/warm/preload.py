@@ -84,9 +84,11 @@ def _package_of(path: Path) -> list[str]:
 
 
 def _own_names(root: Path, files: Sequence[Path]) -> set[str]:
-    """Top-level names the project itself provides: modules and packages beside any of its files, at the root,
-    and under `src/`."""
+    """Top-level names the project itself provides: modules and packages beside any of its files, and every
+    top-level module or folder of Python files at the root and under `src/`."""
     own: set[str] = set()
+    for base in (root, root / "src"):  # a top-level folder with Python files, `__init__.py` or not (namespace)
+        own.update(Path(f.relative_to(base).parts[0]).stem for f in files if base in f.parents)
     for place in _places(root, files):
         own.update(p.stem for p in place.glob("*.py"))
         if place != root.parent:
@@ -101,12 +103,12 @@ def _places(root: Path, files: Sequence[Path]) -> set[Path]:
 
 
 def _own_files(name: str, places: set[Path]) -> list[Path]:
-    """The project's files that importing `name` runs: each package's `__init__.py` on the way, and the module."""
+    """The project's files that importing `name` may run: each package's `__init__.py` on the way, and the
+    module, in every place it resolves in (which one wins depends on `sys.path`: reading them all may preload
+    more, never less)."""
     parts = name.split(".")
+    found: list[Path] = []
     for place in places:
-        if not ((place / parts[0]).is_dir() or (place / f"{parts[0]}.py").is_file()):
-            continue
-        found: list[Path] = []
         for depth in range(1, len(parts) + 1):
             stem = place.joinpath(*parts[:depth])
             if (stem / "__init__.py").is_file():
@@ -114,10 +116,9 @@ def _own_files(name: str, places: set[Path]) -> list[Path]:
             elif stem.with_suffix(".py").is_file():
                 found.append(stem.with_suffix(".py"))
                 break
-            else:
+            elif not stem.is_dir():  # a folder without `__init__.py` is a namespace package: look inside
                 break
-        return found
-    return []
+    return found
 
 
 def _test_files(root: Path, tests: Sequence[str], files: Sequence[Path]) -> list[Path]:
