@@ -44,6 +44,14 @@ def _requirement_difference(line: str) -> str | None:
     return None
 
 
+def _text(path: Path) -> str:
+    """The file's text; "" when it is missing or unreadable (nothing to differ from)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def environment_differences(model_dir: Path) -> list[str]:
     """How this environment differs from the one the model at `model_dir` was logged with ([] when it does not).
 
@@ -51,22 +59,14 @@ def environment_differences(model_dir: Path) -> list[str]:
     by MLflow, or logged without an environment) has nothing to differ from.
     """
     differences: list[str] = []
-    try:
-        python_env = (model_dir / "python_env.yaml").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        python_env = ""
-    if (found := _PYTHON.search(python_env)) is not None:
+    if (found := _PYTHON.search(_text(model_dir / "python_env.yaml"))) is not None:
         logged = (int(found.group(1)), int(found.group(2)))
         if logged != sys.version_info[:2]:
             differences.append(
                 f"Python {sys.version_info[0]}.{sys.version_info[1]} runs here (the model was logged on "
                 f"{logged[0]}.{logged[1]})"
             )
-    try:
-        lines = (model_dir / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        lines = []
-    for raw in lines:
+    for raw in _text(model_dir / "requirements.txt").splitlines():
         line = raw.split(" #", 1)[0].strip()
         if line and not line.startswith("#") and (difference := _requirement_difference(line)) is not None:
             differences.append(difference)

@@ -47,6 +47,7 @@ from mlci.engine.config.private_dir import PRIVATE_DIR, private_dir
 from mlci.engine.run.file_bell import FileBell
 from mlci.engine.run.process_group import BATCH_S, KILL_GRACE_S, Ending, Outcome, StreamedOutput, kill_group
 from mlci.engine.run.run_token import new_token, with_token
+from mlci.engine.run.warm.preload import conftests
 
 __all__ = [
     "Lease",
@@ -121,24 +122,6 @@ def _stat(path: Path) -> str:
     return f"{st.st_mtime_ns}:{st.st_size}"
 
 
-def _conftests(root: Path, tests: Sequence[str]) -> list[Path]:
-    """Every conftest.py pytest may load for these test paths: in their directories, above them up to the root,
-    and below them."""
-    found = {root / "conftest.py"}
-    for test in tests:
-        path = (root / test).resolve()
-        for parent in (path, *path.parents):
-            if parent == root or root not in parent.parents:
-                break
-            found.add(parent / "conftest.py")
-        if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
-                if "conftest.py" in filenames:
-                    found.add(Path(dirpath) / "conftest.py")
-    return sorted(found)
-
-
 def site_state(site_dirs: Sequence[str]) -> dict[str, str]:
     """The installed packages, cheaply: installing or removing one changes its site-packages directory's mtime."""
     return {f"the installed packages ({site})": _stat(Path(site)) for site in site_dirs}
@@ -155,7 +138,7 @@ def freshness(root: Path, tests: Sequence[str], env: Mapping[str, str]) -> dict[
     files = [root / name for name in ROOT_FILES]
     for pattern in ROOT_GLOBS:
         files.extend(root.glob(pattern))
-    files.extend(_conftests(root, tests))
+    files.extend(conftests(root, tests))
     for path in files:
         out[path.relative_to(root).as_posix()] = _stat(path)
     return out

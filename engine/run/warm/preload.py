@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["preload_modules"]
+__all__ = ["conftests", "preload_modules"]
 
 MAX_FILES = 3000
 """Python files listed at most: enough for any project's tests and sources, bounded on a huge tree."""
@@ -121,17 +121,30 @@ def _own_files(name: str, places: set[Path]) -> list[Path]:
     return found
 
 
-def _test_files(root: Path, tests: Sequence[str], files: Sequence[Path]) -> list[Path]:
-    """The tier's test files (a path, a folder, or a node id's file) and every conftest.py pytest may load for
-    them: at the root, above them, and below them."""
-    starts: set[Path] = {root / "conftest.py"} if (root / "conftest.py").is_file() else set()
+def conftests(root: Path, tests: Sequence[str]) -> list[Path]:
+    """Every conftest.py pytest may load for these test paths (a path, a folder, or a node id's file): in their
+    directories, above them up to the root, and below them; present or not (the warm server's freshness counts a
+    new one)."""
+    found = {root / "conftest.py"}
     for test in tests:
         path = (root / test.split("::", 1)[0]).resolve()
-        for parent in path.parents:
+        for parent in (path, *path.parents):
             if parent == root or root not in parent.parents:
                 break
-            if (parent / "conftest.py").is_file():
-                starts.add(parent / "conftest.py")
+            found.add(parent / "conftest.py")
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
+                if "conftest.py" in filenames:
+                    found.add(Path(dirpath) / "conftest.py")
+    return sorted(found)
+
+
+def _test_files(root: Path, tests: Sequence[str], files: Sequence[Path]) -> list[Path]:
+    """The tier's test files and the conftest.py files pytest loads for them."""
+    starts = {path for path in conftests(root, tests) if path.is_file()}
+    for test in tests:
+        path = (root / test.split("::", 1)[0]).resolve()
         starts.update(f for f in files if f == path or path in f.parents)
     return sorted(starts)
 
