@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from urllib.parse import urlparse
 
-__all__ = ["CONNECT_TIMEOUT_S", "quiet_mlflow", "sqlite_path", "unreachable_reason"]
+__all__ = ["CONNECT_TIMEOUT_S", "QUIET_MLFLOW_ENV", "quiet_mlflow", "sqlite_path", "unreachable_reason"]
 
 CONNECT_TIMEOUT_S = 2.0
 """How long a TCP connect to a tracking server may take before it counts as unreachable."""
+
+QUIET_MLFLOW_ENV: Mapping[str, str] = MappingProxyType(
+    {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+)
+"""No usage telemetry, no progress bars: set in mlci's own process before it uses MLflow, and the defaults of
+every command it starts (`tool_env`). Both with the same values, so that a command's environment is the same
+before and after mlci first used MLflow: a warm server compares it, and restarted after every first
+registration or followed run when the two differed."""
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
@@ -51,6 +61,5 @@ def unreachable_reason(tracking_uri: str) -> str | None:
 
 def quiet_mlflow() -> None:
     """Call before MLflow is used: no usage telemetry, no progress bars on a terminal that is not ours."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name, value in QUIET_MLFLOW_ENV.items():
+        os.environ.setdefault(name, value)

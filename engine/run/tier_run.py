@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci.engine.config.loader import Config, TierConfig
+from mlci.engine.config.tracking_store import quiet_mlflow
 from mlci.engine.errors import MlciError
 from mlci.engine.events import (
     Event,
@@ -578,7 +579,7 @@ class TierRun:
 
 def create_mlflow_run(config: Config, *, name: str, tags: Mapping[str, str]) -> str:
     """Create a run in the project's experiment (made if missing); its id."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
     uri = config.mlflow.tracking_uri

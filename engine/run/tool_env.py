@@ -7,6 +7,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from mlci.engine.config.tracking_store import QUIET_MLFLOW_ENV
+
 __all__ = ["tool_env"]
 
 
@@ -20,8 +22,8 @@ def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
-    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    env.setdefault("DO_NOT_TRACK", "1")
+    for name, value in QUIET_MLFLOW_ENV.items():
+        env.setdefault(name, value)
     env.setdefault("DVC_NO_ANALYTICS", "1")
     if extra:
         env.update(extra)

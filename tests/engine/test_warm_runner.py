@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from mlci.engine.config.loader import Config, load_config
+from mlci.engine.config.tracking_store import QUIET_MLFLOW_ENV, quiet_mlflow
 from mlci.engine.events import Notice, OutputLines, TestOutcome, TestResult, Tier, TierFinished, Verdict
 from mlci.engine.run.pytest_plugin import REPORT_ENV
 from mlci.engine.run.run_token import RUN_TOKEN_ENV
@@ -230,19 +231,49 @@ def run_on_a_ready_server(config: Config, root: Path) -> TierFinished:
     return runs[-1]
 
 
-def test_a_conftest_edit_restarts_the_server_and_that_run_is_cold(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("path", "text"), [("tests/conftest.py", "import pytest\n"), ("poetry.lock", "[[package]]\n")])
+def test_a_conftest_or_lock_file_edit_restarts_the_server_and_that_run_is_cold(
+    tmp_path: Path, path: str, text: str
+) -> None:
     root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
     config = load_config(root)
     run_tier(config)
     pid = server_pid(root)
-    write(root / "tests/conftest.py", "import pytest\n")
+    write(root / path, text)
     finished, log = run_tier(config)
     assert finished.verdict is Verdict.PASSED
-    assert any("tests/conftest.py changed" in text and "this run is cold" in text for text in notices(log))
+    assert any(f"{path} changed" in text and "this run is cold" in text for text in notices(log))
     finished = run_on_a_ready_server(config, root)
     assert finished.verdict is Verdict.PASSED
     assert server_pid(root) != pid
     assert pid not in living_processes([pid])
+
+
+@pytest.mark.parametrize("change", ["a retrain rewrites dvc.lock", "mlci's process first uses MLflow"])
+def test_a_retrain_or_mlcis_first_use_of_mlflow_keeps_the_server_warm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Neither says anything of the installed packages: the next run is warm, on the same server.
+
+    `dvc repro` rewrites dvc.lock at every training; mlci sets MLflow's quiet defaults in its own
+    process the first time it registers a model or follows a run.
+    """
+    for name in QUIET_MLFLOW_ENV:  # as in a fresh mlci process (and restored after the test)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    root = make_project(tmp_path / "p", tests=TESTS, sources=SOURCES)
+    config = load_config(root)
+    write(root / "dvc.lock", "schema: '2.0'\nstages: {}\n")
+    run_tier(config)
+    pid = server_pid(root)
+    if change.endswith("dvc.lock"):
+        write(root / "dvc.lock", "schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n")
+    else:
+        quiet_mlflow()
+    finished, log = run_tier(config)
+    assert finished.verdict is Verdict.PASSED
+    assert not [text for text in notices(log) if "restarting" in text or "cold" in text]
+    assert server_pid(root) == pid
 
 
 def _tiny_wheel(directory: Path) -> Path:

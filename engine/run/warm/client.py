@@ -75,9 +75,17 @@ ROOT_FILES = (
     "Pipfile",
     "environment.yml",
     "environment.yaml",
+    "poetry.lock",
+    "Pipfile.lock",
+    "uv.lock",
+    "pdm.lock",
+    "pixi.lock",
+    "conda-lock.yml",
 )
-ROOT_GLOBS = ("requirements*.txt", "requirements/*.txt", "constraints*.txt", "*.lock")
-"""What a project's installed environment is declared in: when one changes, the server may hold stale modules."""
+ROOT_GLOBS = ("requirements*.txt", "requirements/*.txt", "constraints*.txt")
+"""What a project's installed environment is declared in: when one changes, the server may hold stale modules.
+The lock files by name, not `*.lock`: DVC's `dvc.lock` changes with every training and says nothing of
+the installed packages (it restarted every tier's server after each retrain)."""
 
 
 class WarmUnavailable(Exception):
