@@ -10,15 +10,16 @@ baseline, and the regression gate says so and fails.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlci.engine.config.loader import Config
-from mlci.engine.config.tracking_store import quiet_mlflow, unreachable_reason
+from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
 from mlci.engine.gates.metrics_source import read_dvc_metrics
 
-__all__ = ["CHAMPION", "Baseline", "find_baseline"]
+__all__ = ["CHAMPION", "Baseline", "baseline_identity", "find_baseline"]
 
 CHAMPION = "champion"
 """The alias of the production model in the MLflow model registry."""
@@ -74,15 +75,74 @@ def _champion(config: Config) -> tuple[Baseline | None, str]:
     return Baseline(label, metrics, (name, str(version.version)), params, version.run_id), ""
 
 
-def _branch_exists(root: Path, branch: str) -> bool:
+def _branch_commit(root: Path, branch: str) -> str:
+    """The commit `branch` points at; "" when there is no such branch."""
     proc = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"],
         cwd=root,
         capture_output=True,
+        text=True,
         check=False,
         stdin=subprocess.DEVNULL,
     )
-    return proc.returncode == 0
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def _branch_exists(root: Path, branch: str) -> bool:
+    return bool(_branch_commit(root, branch))
+
+
+_ALIAS_QUERY = "SELECT DISTINCT version FROM registered_model_aliases WHERE name = ? AND alias = ?"
+"""MLflow's own table (since MLflow 2.3); a store without it is read through MLflow's client."""
+
+
+def _champion_version(config: Config) -> tuple[str | None, str]:
+    """The version the `champion` alias names, or None and why there is none; without loading MLflow for a
+    sqlite store."""
+    name = config.mlflow.model_name
+    uri = config.mlflow.tracking_uri
+    db = sqlite_path(uri)
+    if db is not None:
+        if not db.is_file():
+            return None, "no MLflow store"  # and reading must not create one
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10.0)
+            try:
+                versions = [str(row[0]) for row in conn.execute(_ALIAS_QUERY, (name, CHAMPION))]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # a schema this does not know: MLflow's client reads it below
+        else:
+            if len(versions) <= 1:  # several: one per MLflow workspace, which the client tells apart
+                return (versions[0], "") if versions else (None, f"no {CHAMPION} alias")
+    reason = unreachable_reason(uri)
+    if reason is not None:
+        return None, f"MLflow store unreachable ({reason})"
+    quiet_mlflow()
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        version = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None, f"no {CHAMPION} alias"
+    return str(version.version), ""
+
+
+def baseline_identity(config: Config) -> str:
+    """Which baseline `find_baseline` would take, named without loading it: "champion v3 of credit-default",
+    or, with no champion, the commit of the main branch (whose committed metrics are the baseline then).
+
+    Part of the pre-push check's proof key: a commit proven green against one champion is not proven
+    against the next one. Milliseconds for a sqlite registry, so a proven answer stays instant.
+    """
+    version, why = _champion_version(config)
+    if version is not None:
+        return f"{CHAMPION} v{version} of {config.mlflow.model_name}"
+    main = config.git.main_branch
+    commit = _branch_commit(config.root, main)
+    return f"{why}; {main} at {commit}" if commit else f"{why}; no branch {main!r}"
 
 
 def find_baseline(config: Config) -> Baseline:

@@ -8,6 +8,8 @@ A commit is checked green once; a later check of the same content answers from t
   data exactly as they record it, in place or linked in a worktree), `mlci.yaml` and the gate file;
 * those parts again by name (data, params, config): they say which one changed;
 * the environment: the tiers' interpreter, its version and its installed distributions with versions;
+* with a gate file, the regression gate's baseline: the champion's version, or main's commit when
+  there is no champion (its committed metrics are the baseline then);
 * mlci's own version, and the mode (quick or full training).
 
 Any difference gives another key, so the check runs again.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlci.engine.config.loader import Config
+from mlci.engine.gates.baseline import baseline_identity
 from mlci.engine.git.worktree import git_env, tree_of
 
 __all__ = ["ContentKey", "content_key", "installed_packages"]
@@ -123,6 +126,7 @@ def content_key(config: Config, sha: str, *, full: bool) -> ContentKey:
         "tree": tree_of(root, sha),
         **_blobs(root, sha, gate_file),
         "environment": hashlib.sha256(packages.encode()).hexdigest(),
+        "baseline": baseline_identity(config) if config.gates is not None else "",
         "mlci": _mlci_version(),
         "mode": "full" if full else "quick",
     }

@@ -13,6 +13,7 @@ import pytest
 from mlci.engine.config.loader import load_config
 from mlci.engine.errors import ConfigError
 from mlci.engine.events import GateReport, GateResult
+from mlci.engine.gates.baseline import find_baseline
 from mlci.engine.gates.evaluate import evaluate_gates, run_gates
 
 from tests.gate_projects import (
@@ -188,6 +189,33 @@ def test_the_champion_is_the_baseline_when_the_registry_has_one(project: Path) -
     accuracy = result(report, "regression", "accuracy")
     assert not accuracy.passed and "worse than 0.9900 (champion v1 of tiny)" in accuracy.reason
     assert result(report, "regression", "auc_roc").passed
+
+
+def test_a_check_proven_green_against_one_champion_is_not_proven_against_the_next(project: Path) -> None:
+    """The pre-push check answers from its history only for the same content key: moving `champion`
+    (a promotion) changes the key, so the next check runs the gates against the new champion."""
+    from mlci.engine.loop.proof import content_key
+    from mlflow.tracking import MlflowClient
+
+    config = load_config(project)
+    head = git(project, "rev-parse", "HEAD")
+    without = dict(content_key(config, head, full=False).parts)
+    assert without["baseline"] == f"no MLflow store; main at {head}"  # main's committed metrics, then
+
+    register_champion(project)
+    first = content_key(config, head, full=False)
+    assert dict(first.parts)["baseline"] == "champion v1 of tiny"
+    assert first.digest == content_key(config, head, full=False).digest  # nothing moved: the same key
+
+    uri = f"sqlite:///{(project / 'mlflow.db').as_posix()}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    v1 = client.get_model_version("tiny", "1")
+    v2 = client.create_model_version("tiny", source=v1.source, run_id=v1.run_id)
+    client.set_registered_model_alias("tiny", "champion", v2.version)
+    promoted = content_key(config, head, full=False)
+    assert dict(promoted.parts)["baseline"] == "champion v2 of tiny"
+    assert promoted.digest != first.digest
+    assert find_baseline(config).label == "champion v2 of tiny"  # the same champion the gates then compare with
 
 
 def test_a_champion_run_without_metrics_is_evaluated_on_the_test_split(project: Path) -> None:
