@@ -49,6 +49,7 @@ from mlci.engine.events import (
     Trigger,
     Verdict,
 )
+from mlci.engine.run.affected import has_fingerprints
 from mlci.engine.run.tier_run import TierRun
 from mlci.engine.telemetry.model_run_companions import ModelRunCompanions
 
@@ -695,6 +696,7 @@ class Session:
                 emit=emit,
                 full=check.full,
                 register=False,
+                affected=has_fingerprints(check.config.root),  # none in a temporary worktree: nothing follows there
             )
             thread = threading.Thread(
                 target=self._run, args=(run, True), name=f"mlci-check-{tier.value}-{run.run_id}", daemon=True
@@ -720,6 +722,8 @@ class Session:
             stages=work.stages,
             full=work.full,
             warm=self._warm_runner,
+            # A watching session's runs follow each other; a one-shot run uses what an earlier one recorded.
+            affected=self._watch or has_fingerprints(self.config.root),
         )
         thread = threading.Thread(target=self._run, args=(run,), name=f"mlci-{tier.value}-{run.run_id}", daemon=True)
         with self._lock:

@@ -21,10 +21,10 @@ from typing import Any
 
 from mlci.engine.config.private_dir import PRIVATE_DIR, private_dir
 from mlci.engine.events import AffectedVerdict, Event, Notice, TestOutcome, Tier
-from mlci.engine.run.pytest_plugin import AFFECTED_OPTION
+from mlci.engine.run.pytest_plugin import AFFECTED_OPTION, TESTMON_FILE
 from mlci.engine.run.test_report import GREEN_OUTCOMES, RED_OUTCOMES, ReportTail
 
-__all__ = ["STATE_DIR", "AffectedTail", "affected_args", "state_dir"]
+__all__ = ["STATE_DIR", "AffectedTail", "affected_args", "has_fingerprints", "state_dir"]
 
 STATE_DIR = PRIVATE_DIR / "affected"
 """Where testmon's data and the files each test read are kept, in the project: never in the user's tree."""
@@ -37,6 +37,11 @@ _NOTICED_LOCK = threading.Lock()
 def state_dir(root: Path) -> Path:
     """The affected-tests state directory of a project (made when missing, never listed by git)."""
     return private_dir(root, STATE_DIR.name)
+
+
+def has_fingerprints(root: Path) -> bool:
+    """Whether earlier code-tier runs left testmon's fingerprints in the project (the folder is not made)."""
+    return (root / STATE_DIR / TESTMON_FILE).is_file()
 
 
 def affected_args(root: Path) -> tuple[str, ...]:

@@ -35,11 +35,9 @@ from typing import Any
 
 import pytest
 from mlci.engine.run.file_reads import READS_FILE, FileReads
+from mlci.engine.run.pytest_plugin import TESTMON_FILE
 
-__all__ = ["PACKAGES_FILE", "TESTMON_FILE", "AffectedFirst"]
-
-TESTMON_FILE = "testmondata"
-"""testmon's data file in the state directory (testmon reads its path from `TESTMON_DATAFILE`)."""
+__all__ = ["PACKAGES_FILE", "AffectedFirst"]
 PACKAGES_FILE = "system_packages.json"
 """The installed distributions as testmon lists them, with the `sys.path` directories' mtimes they were read at."""
 _TESTMON_PLUGIN = "pytest-testmon"

@@ -23,6 +23,7 @@ from typing import IO, Any
 __all__ = [
     "AFFECTED_OPTION",
     "REPORT_ENV",
+    "TESTMON_FILE",
     "pytest_addoption",
     "pytest_cmdline_main",
     "pytest_collectreport",
@@ -37,6 +38,9 @@ REPORT_ENV = "MLCI_REPORT_FILE"
 
 AFFECTED_OPTION = "--mlci-affected"
 """Run the tests the change affects first; its value is the directory for the data that needs (`affected_plugin`)."""
+
+TESTMON_FILE = "testmondata"
+"""testmon's data file in that directory (testmon reads its path from `TESTMON_DATAFILE`)."""
 
 LONGREPR_MAX = 20_000
 """Characters of failure text kept per test: a huge diff should not make the stream crawl."""

@@ -171,6 +171,7 @@ class TierRun:
         full: bool = False,
         warm: bool = False,
         register: bool = True,
+        affected: bool = True,
     ) -> None:
         tier_config = config.tier(tier)
         if tier_config is None:
@@ -186,6 +187,11 @@ class TierRun:
         """Register a candidate that passes every gate as `challenger` (the pre-push check does not: it only checks)."""
         self.warm = warm and config.runner == "warm"
         """Fork pytest from the tier's warm server (code and data tiers); the owner stops the servers (a session)."""
+        self.affected = affected
+        """The code tier runs the tests the change affects first, recording testmon's fingerprints for the next
+        run. Off where no earlier run recorded any and no later run will read them (a one-shot check in a
+        temporary worktree, a CI clone): every test would count as affected, and testmon's per-test tracing
+        and its data written at exit (seconds on the sample) would buy nothing."""
         self.interpreter = project_interpreter(config)
         """The project's Python, which runs pytest (and a DVC stage's `python`)."""
         self._mlflow_run_id = ""
@@ -230,7 +236,7 @@ class TierRun:
                 step = self._run_model(deadline)
             else:
                 pytest_args = self.tier_config.pytest_args
-                if self.tier is Tier.CODE:  # the tests the change affects first, their verdict at once
+                if self.tier is Tier.CODE and self.affected:  # the tests the change affects first, at once
                     pytest_args = (*pytest_args, *affected_args(self.config.root))
                 self._emit(
                     TierStarted(

@@ -95,6 +95,9 @@ def test_a_good_commit_is_pushed_though_the_working_tree_is_broken(tmp_path: Pat
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "in a temporary worktree" in done.stdout
+    # Nothing runs in that worktree after the check: no affected-tests-first there (every test would
+    # count as affected), so no testmon tracing and no fingerprints written into a folder about to go.
+    assert "affected" not in done.stdout and "▶ code" in done.stdout
     assert "done: pushed 2 commits to origin/main; main now tracks origin/main" in done.stdout
     assert git(bare, "rev-parse", "main") == git(work, "rev-parse", "HEAD")
     assert git(work, "rev-parse", "--abbrev-ref", "main@{upstream}") == "origin/main"
