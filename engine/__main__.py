@@ -1,3 +1,3 @@
-from mlci.engine.cli.main import main
+from mlci.engine.cli.main import entry
 
-raise SystemExit(main())
+entry()

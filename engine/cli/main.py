@@ -17,10 +17,11 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from mlci.engine import __version__
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "entry", "main"]
 
 
 @dataclass(frozen=True)
@@ -107,5 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def entry() -> NoReturn:
+    """The `mlci` command: `main`, then the end of the process without the interpreter's teardown (see
+    `process_exit`). An exception out of `main` (a bug) takes Python's usual way, traceback and all."""
+    from mlci.engine.cli.process_exit import exit_without_teardown
+
+    exit_without_teardown(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

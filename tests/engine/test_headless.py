@@ -5,6 +5,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import mlci.engine
@@ -55,3 +56,33 @@ def test_unknown_subcommand_is_an_error() -> None:
     result = subprocess.run([sys.executable, "-m", "mlci.engine", "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_a_finished_command_ends_as_pythons_shutdown_would_less_the_teardown(tmp_path: Path) -> None:
+    """`mlci` skips tearing its modules down (a second once torch and MLflow are loaded) and nothing else:
+    the exit status, all of the output through a pipe, the atexit handlers, a thread still at its work."""
+    code = textwrap.dedent(
+        f"""
+        import atexit, sys, threading, time
+        from concurrent.futures import ThreadPoolExecutor
+        from pathlib import Path
+        from mlci.engine.cli.process_exit import exit_without_teardown
+
+        out = Path({str(tmp_path)!r})
+        atexit.register(lambda: (out / "atexit").write_text("ran"))
+
+        def finishing():
+            time.sleep(0.5)
+            (out / "thread").write_text("done")
+
+        threading.Thread(target=finishing).start()
+        ThreadPoolExecutor(2).submit(print, end="").result()  # its idle worker must not hold the exit
+        sys.stdout.write("x" * 200_000)  # no newline: still in the buffer
+        exit_without_teardown(3)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "x" * 200_000
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "done"
