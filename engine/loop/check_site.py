@@ -30,6 +30,8 @@ __all__ = ["CheckSite", "check_site", "is_git_repository"]
 LINK_TYPES = "reflink,hardlink,symlink"
 """How the worktree's DVC data comes from the cache: linked, in DVC's order of preference, never copied."""
 DVC_TIMEOUT_S = 600.0
+_QUOTED = ",#\"'\n"
+"""Characters a value in DVC's config format (configobj) would need quoted: a list separator, a comment, quotes."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,24 @@ def _in_place_refusal(root: Path, sha: str, allowed: bool) -> str:
     return ""
 
 
+def _point_at_cache(worktree: Path, cache: str) -> None:
+    """The worktree's DVC reads its data from `cache`, linked: `dvc config --local` for `cache.dir` and `cache.type`.
+
+    A fresh worktree has no `.dvc/config.local` (DVC's own `.gitignore` keeps it out of git), so the file is
+    written here, in DVC's format: two interpreters importing DVC less (a second on a busy machine). Should a
+    commit carry one after all, or the path hold what DVC's format would have to quote, DVC writes them.
+    """
+    local = worktree / ".dvc" / "config.local"
+    if not local.exists() and cache == cache.strip() and not set(cache) & set(_QUOTED):
+        # As `dvc config` writes them: the list of link types quoted, or it would be read as a list.
+        local.write_text(f'[cache]\n    dir = {cache}\n    type = "{LINK_TYPES}"\n', encoding="utf-8")
+        return
+    for args in (("cache", "dir", "--local", cache), ("config", "--local", "cache.type", LINK_TYPES)):
+        done = _dvc(worktree, *args)
+        if done.returncode != 0:
+            raise MlciError(f"could not point the check's worktree at the DVC cache: {_last_line(done)}")
+
+
 def _link_data(project: Path, worktree: Path) -> None:
     """Check the commit's DVC data out in the worktree, linked from the project's cache."""
     where = _dvc(project, "cache", "dir")
@@ -110,10 +130,7 @@ def _link_data(project: Path, worktree: Path) -> None:
     cache = where.stdout.strip().splitlines()[-1].strip() if where.stdout.strip() else ""
     if not cache:
         raise MlciError("could not find the project's DVC cache: `dvc cache dir` printed nothing")
-    for args in (("cache", "dir", "--local", cache), ("config", "--local", "cache.type", LINK_TYPES)):
-        done = _dvc(worktree, *args)
-        if done.returncode != 0:
-            raise MlciError(f"could not point the check's worktree at the DVC cache: {_last_line(done)}")
+    _point_at_cache(worktree, cache)
     done = _dvc(worktree, "checkout", "--quiet")
     if done.returncode != 0:
         raise MlciError(

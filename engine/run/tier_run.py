@@ -191,7 +191,7 @@ class TierRun:
         """The code tier runs the tests the change affects first, recording testmon's fingerprints for the next
         run. Off where no earlier run recorded any and no later run will read them (a one-shot check in a
         temporary worktree, a CI clone): every test would count as affected, and testmon's per-test tracing
-        and its data written at exit (seconds on the sample) would buy nothing."""
+        and its data written at exit (0.8 s of a 6 s code tier on the sample) would buy nothing."""
         self.interpreter = project_interpreter(config)
         """The project's Python, which runs pytest (and a DVC stage's `python`)."""
         self._mlflow_run_id = ""

@@ -136,9 +136,28 @@ def dvc_project(work: Path) -> Path:
     return work
 
 
+LINKED_TEST = """
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_dvc_in_the_worktree_reads_the_projects_cache_linked():
+    def config(name):
+        done = subprocess.run([sys.executable, "-m", "dvc", "config", name], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    assert config("cache.type") == "reflink,hardlink,symlink"
+    assert Path(config("cache.dir")).resolve() == Path({cache!r}).resolve()
+"""
+
+
 def test_the_commits_dvc_data_is_linked_into_the_worktree(tmp_path: Path) -> None:
     work, _ = make_repo(tmp_path, with_remote=False)
     dvc_project(work)
+    (work / "tests" / "data" / "test_linked.py").write_text(LINKED_TEST.format(cache=str(work / ".dvc" / "cache")))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "the worktree's DVC settings, as DVC reads them")
     (work / "data" / "rows.csv").write_text("id,value\n")  # broken data, not committed (nor `dvc add`ed)
     (work / "README.md").write_text("# edited\n")
     before = tree_digest(work)
@@ -148,6 +167,7 @@ def test_the_commits_dvc_data_is_linked_into_the_worktree(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     assert "in a temporary worktree" in done.stdout
     assert "✔ all green" in done.stdout
+    assert "2 passed" in done.stdout  # the data tier: the rows, and DVC's settings in the worktree
     assert tree_digest(work) == before
 
 
