@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> NoReturn:
     """The `mlci` command: `main`, then the end of the process without the interpreter's teardown (see
     `process_exit`). An exception out of `main` (a bug) takes Python's usual way, traceback and all."""
-    from mlci.engine.cli.process_exit import exit_without_teardown
+    from mlci.engine.process_exit import exit_without_teardown
 
     exit_without_teardown(main())
 

@@ -66,7 +66,7 @@ def test_a_finished_command_ends_as_pythons_shutdown_would_less_the_teardown(tmp
         import atexit, sys, threading, time
         from concurrent.futures import ThreadPoolExecutor
         from pathlib import Path
-        from mlci.engine.cli.process_exit import exit_without_teardown
+        from mlci.engine.process_exit import exit_without_teardown
 
         out = Path({str(tmp_path)!r})
         atexit.register(lambda: (out / "atexit").write_text("ran"))

@@ -4,8 +4,9 @@ Once a command has returned, Python's shutdown waits for the non-daemon threads,
 atexit handlers (the warm runner stops its servers there) and flushes stdout and stderr. Its
 last step then tears down every module, one by one: a second of CPU once torch and MLflow are
 loaded (`mlci gates`, which is also the model tier's gates child, `mlci report`, a check that
-ran the model tier), spent on a process about to go. `exit_without_teardown` does the first
-steps, in the same order, and ends the process there.
+ran the model tier, the dashboard), spent on a process about to go. `exit_without_teardown`
+does the first steps, in the same order, and ends the process there. `mlci` and `mlci-tui`
+end through it.
 """
 
 from __future__ import annotations
