@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlci.engine.config.loader import Config
 from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
@@ -46,21 +47,32 @@ class Baseline:
         return bool(self.label)
 
 
-def _champion(config: Config) -> tuple[Baseline | None, str]:
+def _registry_champion(config: Config) -> tuple[Any, Any] | str:
+    """MLflow's client and the model version the `champion` alias names; or why there is none."""
     name = config.mlflow.model_name
     uri = config.mlflow.tracking_uri
     reason = unreachable_reason(uri)
     if reason is not None:
-        return None, f"no champion: MLflow store unreachable ({reason})"
+        return f"no {CHAMPION}: MLflow store unreachable ({reason})"
     quiet_mlflow()
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
+        return client, client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
-        return None, f"no {CHAMPION} alias on registered model {name!r}"
+        return f"no {CHAMPION} alias on registered model {name!r}"
+
+
+def _champion(config: Config) -> tuple[Baseline | None, str]:
+    found = _registry_champion(config)
+    if isinstance(found, str):
+        return None, found
+    client, version = found
+    from mlflow.exceptions import MlflowException
+
+    name = config.mlflow.model_name
     metrics: dict[str, float] = {}
     params: dict[str, str] = {}
     if version.run_id:
@@ -88,10 +100,6 @@ def _branch_commit(root: Path, branch: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
-def _branch_exists(root: Path, branch: str) -> bool:
-    return bool(_branch_commit(root, branch))
-
-
 _ALIAS_QUERY = "SELECT DISTINCT version FROM registered_model_aliases WHERE name = ? AND alias = ?"
 """MLflow's own table (since MLflow 2.3); a store without it is read through MLflow's client."""
 
@@ -100,8 +108,7 @@ def _champion_version(config: Config) -> tuple[str | None, str]:
     """The version the `champion` alias names, or None and why there is none; without loading MLflow for a
     sqlite store."""
     name = config.mlflow.model_name
-    uri = config.mlflow.tracking_uri
-    db = sqlite_path(uri)
+    db = sqlite_path(config.mlflow.tracking_uri)
     if db is not None:
         if not db.is_file():
             return None, "no MLflow store"  # and reading must not create one
@@ -115,19 +122,9 @@ def _champion_version(config: Config) -> tuple[str | None, str]:
             pass  # a schema this does not know: MLflow's client reads it below
         else:
             if len(versions) <= 1:  # several: one per MLflow workspace, which the client tells apart
-                return (versions[0], "") if versions else (None, f"no {CHAMPION} alias")
-    reason = unreachable_reason(uri)
-    if reason is not None:
-        return None, f"MLflow store unreachable ({reason})"
-    quiet_mlflow()
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    try:
-        version = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None, f"no {CHAMPION} alias"
-    return str(version.version), ""
+                return (versions[0], "") if versions else (None, f"no {CHAMPION} alias on registered model {name!r}")
+    found = _registry_champion(config)
+    return (None, found) if isinstance(found, str) else (str(found[1].version), "")
 
 
 def baseline_identity(config: Config) -> str:
@@ -151,7 +148,7 @@ def find_baseline(config: Config) -> Baseline:
     if champion is not None:
         return champion
     main = config.git.main_branch
-    if not _branch_exists(config.root, main):
+    if not _branch_commit(config.root, main):
         return Baseline("", why_none=f"{why_champion}, and no branch {main!r} to take committed metrics from")
     recorded = read_dvc_metrics(config.root, rev=main)
     merged: dict[str, float] = {}

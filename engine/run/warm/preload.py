@@ -128,7 +128,8 @@ def conftests(root: Path, tests: Sequence[str]) -> list[Path]:
     found = {root / "conftest.py"}
     for test in tests:
         path = (root / test.split("::", 1)[0]).resolve()
-        for parent in (path, *path.parents):
+        folder = path.parent if path.suffix == ".py" else path  # a test file's conftests start beside it
+        for parent in (folder, *folder.parents):
             if parent == root or root not in parent.parents:
                 break
             found.add(parent / "conftest.py")
