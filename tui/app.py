@@ -59,6 +59,8 @@ PANELS = (
 """The panels of the narrow layout, in the order of their number keys (1-6) and tabs."""
 
 HEAVY_MODULES = ("mlflow", "dvc", "torch", "sklearn", "pandas", "git")
+OPEN_WAIT_S = 10.0
+"""How long the last known state waits for the session to start watching before it is read anyway."""
 """Libraries that cost 0.1 to 2.7 s to import: none may be loaded before the first frame."""
 
 
@@ -180,7 +182,6 @@ class MlciApp(App[int]):
         self.heavy_at_first_paint = tuple(sorted(m for m in HEAVY_MODULES if m in sys.modules))
         self.refresh_git_state()
         if self.start_engine:
-            self.restore_last_state()
             self.start_session()
 
     # -- engine --------------------------------------------------------------------------------------
@@ -202,6 +203,11 @@ class MlciApp(App[int]):
         session = Session(self.config, emit=emit, gpu=True, warm_runner=True)
         self.session = session
         session.start()
+        # The last known state is read once the watcher is ready: an edit made before then is in what it reads
+        # (marked stale), one made after is a change the session plans for. Either way a verdict or a gate
+        # report the tree has moved on from says so.
+        session.wait_opened(OPEN_WAIT_S)
+        self.restore_last_state()
         if self.scenario:
             from mlci.engine.demo.scenario import ScenarioPlayer
 
@@ -252,9 +258,9 @@ class MlciApp(App[int]):
         self.query_one(GatesPanel).on_engine_event(event)
         self.query_one(CiPanel).handle(event)
 
-    @work(thread=True, exclusive=True, group="last-state")
     def restore_last_state(self) -> None:
-        """Open on a live picture: the last verdicts, gate report and curves that earlier sessions left."""
+        """Open on a live picture: the last verdicts, gate report and curves that earlier sessions left (from the
+        session's worker thread)."""
         from mlci.engine.loop.last_state import last_known_state
 
         last_known_state(self.config, self.post_engine_event)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.engine.config.loader import Config
+from mlci.engine.config.mlflow_sqlite import alias_versions
 from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
 from mlci.engine.gates.metrics_source import read_dvc_metrics
 
@@ -100,10 +101,6 @@ def _branch_commit(root: Path, branch: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
-_ALIAS_QUERY = "SELECT DISTINCT version FROM registered_model_aliases WHERE name = ? AND alias = ?"
-"""MLflow's own table (since MLflow 2.3); a store without it is read through MLflow's client."""
-
-
 def _champion_version(config: Config) -> tuple[str | None, str]:
     """The version the `champion` alias names, or None and why there is none; without loading MLflow for a
     sqlite store."""
@@ -113,11 +110,7 @@ def _champion_version(config: Config) -> tuple[str | None, str]:
         if not db.is_file():
             return None, "no MLflow store"  # and reading must not create one
         try:
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10.0)
-            try:
-                versions = [str(row[0]) for row in conn.execute(_ALIAS_QUERY, (name, CHAMPION))]
-            finally:
-                conn.close()
+            versions = alias_versions(db, name, CHAMPION)
         except sqlite3.Error:
             pass  # a schema this does not know: MLflow's client reads it below
         else:

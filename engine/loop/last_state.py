@@ -7,11 +7,13 @@ tree has moved on since it was given: another commit is checked out, or a file g
 changed after the run (DVC-tracked data is judged by its `.dvc` files and `dvc.lock`).
 
 It reads only: sqlite and MLflow in read-only queries, git without optional locks. Called
-off the UI thread; MLflow is imported only when the project's store is there.
+off the UI thread; a sqlite tracking store is read without importing MLflow (`mlflow_sqlite`),
+any other store through MLflow's client, and only when it is there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -20,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlci.engine.config.loader import Config
-from mlci.engine.config.tracking_store import sqlite_path, unreachable_reason
+from mlci.engine.config.mlflow_sqlite import alias_run_id
+from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
 from mlci.engine.events import (
     Event,
     GateReport,
@@ -135,11 +138,20 @@ def _store_in_use(config: Config) -> bool:
 
 
 def _champion_run(config: Config) -> str:
+    """The MLflow run of the champion model; "" when there is none. A sqlite store is read without MLflow."""
     from mlci.engine.gates.baseline import CHAMPION
+
+    uri = config.mlflow.tracking_uri
+    db = sqlite_path(uri)
+    if db is not None:
+        with contextlib.suppress(sqlite3.Error):  # a schema this does not know: MLflow's client below
+            run_id = alias_run_id(db, config.mlflow.model_name, CHAMPION)
+            if run_id is not None:
+                return run_id
+    quiet_mlflow()
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    uri = config.mlflow.tracking_uri
     try:
         version = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
             config.mlflow.model_name, CHAMPION
@@ -151,10 +163,8 @@ def _champion_run(config: Config) -> str:
 
 def _curves(config: Config, training_run: str, emit: Emit) -> None:
     """The last training run's curves, then the champion's as a reference, as MetricPoints."""
-    from mlci.engine.config.tracking_store import quiet_mlflow
     from mlci.engine.telemetry.live_metrics import MetricFollower
 
-    quiet_mlflow()
     uri = config.mlflow.tracking_uri
     if training_run:
         MetricFollower(uri, training_run, emit).poll_once()

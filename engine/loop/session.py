@@ -203,6 +203,8 @@ class Session:
         self._outstanding = 0
         """Commands queued but not handled yet (under _lock): the loop is idle only when none are."""
         self._thread: threading.Thread | None = None
+        self._opened = threading.Event()
+        """Set once the loop has opened: watching (the watcher ready), or not able to start."""
         self._history: History | None = None
         self._watcher: Watcher | None = None
         self._planner: Planner | None = None
@@ -244,6 +246,14 @@ class Session:
         push = self._push_thread
         if push is not None and push is not threading.current_thread():
             push.join(STOP_JOIN_S)  # it removes the check's worktree on its way out
+
+    def wait_opened(self, timeout: float) -> bool:
+        """Wait until the loop has opened (with `watch`: every change from now on is seen); whether it has.
+
+        What reads the tree's state for the user (the last known verdicts, stale or not) reads it after this:
+        an edit made before is in what it reads, one made after is a change the session plans for.
+        """
+        return self._opened.wait(timeout)
 
     @property
     def alive(self) -> bool:
@@ -450,6 +460,8 @@ class Session:
             self.emit(Notice("error", f"mlci could not start: {type(exc).__name__}: {exc}", source="session"))
             self._shutdown()
             return
+        finally:
+            self._opened.set()
         try:
             while True:
                 command = self._next_command()

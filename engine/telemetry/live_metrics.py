@@ -2,8 +2,9 @@
 
 The model tier creates the run and hands its id to the training script (`MLFLOW_RUN_ID`);
 `MetricFollower` polls that run from a thread. It works with any tracking store MLflow's
-client speaks to (the embedded sqlite file, `mlflow server`), asks only for the histories
-of metrics whose latest value moved, and emits only the steps it has not emitted yet.
+client speaks to (`mlflow server`, a file store), asking only for the histories of metrics
+whose latest value moved; a sqlite store it reads directly (`mlflow_sqlite`: a few rows, no
+MLflow import in the dashboard). It emits only the steps it has not emitted yet.
 
 A store that cannot be reached is a Notice ("MLflow tracking store unreachable: ..."),
 said once per outage; the follower keeps trying, backing off up to `max_backoff_s`, says
@@ -12,11 +13,13 @@ when the store is back, and never raises into its caller.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from mlci.engine.config.tracking_store import quiet_mlflow, unreachable_reason
+from mlci.engine.config.mlflow_sqlite import metric_rows
+from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
 from mlci.engine.events import Event, MetricPoint, Notice
 
 __all__ = ["NOTICE_SOURCE", "MetricFollower"]
@@ -137,19 +140,34 @@ class MetricFollower:
         reason = unreachable_reason(self.tracking_uri)
         if reason is not None:
             raise _Unreachable(reason)
+        db = sqlite_path(self.tracking_uri)
+        if db is not None:
+            try:
+                rows = metric_rows(db, self.run_id)
+            except sqlite3.Error:
+                pass  # a schema these queries do not know, or a write holding the file: MLflow's client below
+            else:
+                return self._emit_new((row.key, row.timestamp, row.step, row.value) for row in rows)
         client = self._get_client()
         run = client.get_run(self.run_id)
         emitted = 0
         for key, latest in self._changed_keys(run):
-            history = sorted(client.get_metric_history(self.run_id, key), key=lambda m: (m.timestamp, m.step))
-            last = self._emitted.get(key)
-            for metric in history:
-                mark = (int(metric.timestamp), int(metric.step))
-                if last is not None and mark <= last:
-                    continue
-                self._emit(MetricPoint(self.run_id, key, int(metric.step), float(metric.value), int(metric.timestamp)))
-                self._emitted[key] = mark
-                emitted += 1
+            history = client.get_metric_history(self.run_id, key)
+            emitted += self._emit_new((m.key, int(m.timestamp), int(m.step), float(m.value)) for m in history)
             if latest is not None:
                 self._latest[key] = latest  # only once its history is in: a failed fetch is retried
+        return emitted
+
+    def _emit_new(self, points: Iterable[tuple[str, int, int, float]]) -> int:
+        """Emit the (key, timestamp, step, value) points later than the last one emitted of their key, each key's
+        in the order they were logged; the number emitted."""
+        emitted = 0
+        for key, timestamp, step, value in sorted(points, key=lambda p: (p[0], p[1], p[2])):
+            mark = (timestamp, step)
+            last = self._emitted.get(key)
+            if last is not None and mark <= last:
+                continue
+            self._emit(MetricPoint(self.run_id, key, step, value, timestamp))
+            self._emitted[key] = mark
+            emitted += 1
         return emitted

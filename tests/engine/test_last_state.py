@@ -148,3 +148,76 @@ def test_a_history_from_an_older_mlci_still_opens(tmp_path: Path) -> None:
         assert verdict.passed == 4 and verdict.stale
         assert not [e for e in events if isinstance(e, Notice)]
         History(root).close()
+
+
+_STATE_IN_A_FRESH_INTERPRETER = """
+import json, math, sys
+from mlci.engine.config.loader import load_config
+from mlci.engine.events import MetricPoint, ReferenceRun
+from mlci.engine.loop.last_state import last_known_state
+
+events = []
+last_known_state(load_config(sys.argv[1]), events.append)
+points = [[e.mlflow_run_id, e.key, e.step, None if math.isnan(e.value) else e.value] for e in events
+          if isinstance(e, MetricPoint)]
+references = [[e.mlflow_run_id, e.label] for e in events if isinstance(e, ReferenceRun)]
+print(json.dumps({"points": points, "references": references, "mlflow": "mlflow" in sys.modules}))
+"""
+
+
+def test_the_last_training_and_the_champions_curves_come_back_from_sqlite_without_loading_mlflow(
+    tmp_path: Path,
+) -> None:
+    """The dashboard opens on both curves, as MLflow's client reads them, without paying for MLflow's import."""
+    import json
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    root = make_project(
+        tmp_path / "proj",
+        tests={"tests/test_ok.py": "def test_ok():\n    assert True\n"},
+        config=(
+            "tiers:\n  code:\n    tests: [tests]\n  model:\n    tests: [tests]\n"
+            "mlflow:\n  tracking_uri: sqlite:///mlflow.db\n  model_name: credit\n"
+        ),
+    )
+    client = MlflowClient(tracking_uri=f"sqlite:///{(root / 'mlflow.db').as_posix()}")
+    experiment = client.create_experiment("mlci")
+    champion = client.create_run(experiment).info.run_id
+    training = client.create_run(experiment).info.run_id
+    for step in range(3):
+        client.log_metric(champion, "val_loss", 0.5 / (step + 1), step=step)
+        client.log_metric(training, "val_loss", 0.6 / (step + 1), step=step)
+    client.log_metric(training, "val_loss", float("nan"), step=3)  # a diverged epoch stays one
+    client.log_metric(training, "val_accuracy", 0.81, step=0)
+    client.create_registered_model("credit")
+    version = client.create_model_version("credit", (tmp_path / "model").as_uri(), run_id=champion)
+    client.set_registered_model_alias("credit", "champion", version.version)
+    history = History(root)
+    try:
+        history.record(TierStarted(1, Tier.MODEL, plan_id=1, mlflow_run_id=training))
+        history.record(TierFinished(1, Tier.MODEL, Verdict.PASSED, 30.0))
+    finally:
+        history.close()
+
+    shown = subprocess.run(
+        [sys.executable, "-c", _STATE_IN_A_FRESH_INTERPRETER, str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
+    state = json.loads(shown.stdout)
+    expected = [
+        [run, m.key, m.step, None if m.value != m.value else m.value]
+        for run in (training, champion)
+        for key in ("val_accuracy", "val_loss")
+        for m in sorted(client.get_metric_history(run, key), key=lambda m: (m.timestamp, m.step))
+    ]
+    assert sorted(state["points"], key=str) == sorted(expected, key=str)
+    assert [training, "val_loss", 3, None] in state["points"]
+    assert state["references"] == [[champion, "champion"]]
+    assert state["mlflow"] is False
