@@ -51,6 +51,16 @@ def run_temp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mlci_cache_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """mlci's user cache (what the warm runner learned, for a project's copies) is this run's, shared by every
+    test and worker as one user's machine shares it; the user's own `~/.cache/mlci` is left alone.
+
+    Set in the environment, so the `mlci` and `mlci-tui` the tests start use it too.
+    """
+    os.environ["MLCI_CACHE_DIR"] = str(run_temp_root(tmp_path_factory) / "mlci-cache")
+
+
 @pytest.fixture(scope="session")
 def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo sandbox built by `build_sandbox`, once per run. Never modify it: use `sandbox`.

@@ -65,6 +65,12 @@ def _no_server_left() -> Iterator[None]:
     stop_servers()
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test's runs learn stays its own: another test's project of the same shape would start from it."""
+    monkeypatch.setenv("MLCI_CACHE_DIR", str(tmp_path / "mlci-cache"))
+
+
 def run_tier(config: Config, tier: Tier = Tier.CODE, *, warm: bool = True) -> tuple[TierFinished, EventLog]:
     log = EventLog()
     finished = TierRun(config, tier, run_id=1, plan_id=1, emit=log, warm=warm).run()
@@ -450,6 +456,17 @@ def test_what_a_run_imports_beyond_the_preloaded_modules_is_preloaded_for_the_ne
     # A new server's first run forks afresh; the replacement's first run, as every later one, is taken by a spare
     # child prepared for it.
     assert prepared_runs == [False, True, True, False]
+    # A fresh clone has learned nothing of its own (`.mlci/` is not committed): it starts from what the
+    # original learned, so its very first run finds the lazy part imported, and no replacement follows.
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True, capture_output=True)
+    assert not (clone / ".mlci").exists()
+    cloned, log = run_tier(load_config(clone))
+    assert cloned.verdict is Verdict.PASSED
+    assert (clone / "runs.txt").read_text().split() == ["True"]
+    assert wait_for_replacements(clone, timeout=120)
+    again, log = run_tier(load_config(clone))
+    assert again.verdict is Verdict.PASSED and not notices(log)
 
 
 SLEEPER = {

@@ -16,8 +16,9 @@ when mlci does (its socket closes), when it has run nothing for the idle timeout
   `torch.use_deterministic_algorithms` imports `torch._dynamo`, 1.7 s): a replacement
   server that preloads them too starts in the background as soon as that run ends, while
   the old one keeps serving (it is still right, only slower); the first run that finds the
-  replacement ready switches to it. What was learned is kept in the project's `.mlci/warm/` for the
-  (tier, interpreter), so the next mlci session's first server preloads it from the start;
+  replacement ready switches to it. What was learned is kept (`warm.learned`: in the project's
+  `.mlci/warm/`, and in the user's cache for the project's copies), so the next mlci session's
+  first server preloads it from the start, as does the first server of a fresh clone or worktree;
 * anything else that goes wrong: this run is cold, with a notice that says why.
 
 A `WarmProcess` has the interface of `GroupProcess` (start, wait, pgid, tail), so the tier's
@@ -43,10 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlci.engine.config.private_dir import PRIVATE_DIR, private_dir
 from mlci.engine.run.file_bell import FileBell
 from mlci.engine.run.process_group import BATCH_S, KILL_GRACE_S, Ending, Outcome, StreamedOutput, kill_group
 from mlci.engine.run.run_token import new_token, with_token
+from mlci.engine.run.warm.learned import load_learned, save_learned
 from mlci.engine.run.warm.preload import conftests
 
 __all__ = [
@@ -327,36 +328,6 @@ def _key_name(root: Path, tier: str) -> str:
     return f"{hashlib.sha256(str(root).encode()).hexdigest()[:12]}-{tier}"
 
 
-MAX_LEARNED = 5000
-"""Learned modules kept per (project, tier, interpreter) at most: a bound on what a server is asked to import."""
-
-
-LEARNED_DIR = "warm"
-"""In the project's own `.mlci/` folder: what was learned belongs to the project (and goes with it)."""
-
-
-def _learned_name(key: tuple[str, str, str]) -> str:
-    interpreter, _root, tier = key
-    return f"{tier}-{hashlib.sha256(interpreter.encode()).hexdigest()[:12]}.learned.json"
-
-
-def load_learned(key: tuple[str, str, str]) -> set[str]:
-    """The modules earlier runs of this (interpreter, project, tier) imported beyond the preloaded ones."""
-    try:
-        data = json.loads((Path(key[1]) / PRIVATE_DIR / LEARNED_DIR / _learned_name(key)).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    return {str(m) for m in data} if isinstance(data, list) else set()
-
-
-def save_learned(key: tuple[str, str, str], modules: set[str]) -> None:
-    with contextlib.suppress(OSError):
-        path = private_dir(Path(key[1]), LEARNED_DIR) / _learned_name(key)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(sorted(modules)[:MAX_LEARNED]), encoding="utf-8")
-        tmp.replace(path)
-
-
 @dataclass(frozen=True)
 class Lease:
     """What `lease` decided: a server to run on (or None: run cold), and what to tell the user."""
@@ -388,6 +359,8 @@ class _Pool:
         """How the key's server was last started: a replacement starts the same way."""
         self._replacements: dict[tuple[str, str, str], _Server] = {}
         """Servers preloading in the background what the runs learned, to take over once ready."""
+        self._reached: dict[tuple[str, str, str], tuple[str, ...]] = {}
+        """What the key's tests reach (`preload`), as its last server read it: it names the learned lists' copies."""
 
     def lease(
         self,
@@ -483,7 +456,8 @@ class _Pool:
 
     def _start(self, key: tuple[str, str, str], start: _Start, *, replacement: bool = False) -> _Server:
         excluded = self._excluded.get(key, set())
-        wanted = [*start.modules(), *sorted(load_learned(key))]
+        reached = self._reached[key] = tuple(start.modules())
+        wanted = [*reached, *sorted(load_learned(key, reached))]
         chosen = list(dict.fromkeys(m for m in wanted if m not in excluded and m.split(".", 1)[0] not in excluded))
         server = _Server(
             interpreter=key[0],
@@ -522,10 +496,11 @@ class _Pool:
         beyond = server.learned - set(server.modules)
         if not beyond or start is None:
             return  # most runs: nothing to read or write
-        known = load_learned(key)
+        reached = self._reached.get(key, ())
+        known = load_learned(key, reached)
         if not beyond - known:
             return
-        save_learned(key, known | beyond)
+        save_learned(key, reached, known | beyond)
         self._drop_replacement(key)
         self._start(key, start, replacement=True).prepare(server.last_request)
 
@@ -559,10 +534,11 @@ class _Pool:
     def _exclude(self, key: tuple[str, str, str], modules: Sequence[str]) -> None:
         """Never preload `modules` again for this key (not fork-safe), nor keep them as learned."""
         self._excluded.setdefault(key, set()).update(modules)
-        known = load_learned(key)
+        reached = self._reached.get(key, ())
+        known = load_learned(key, reached)
         kept = {m for m in known if m not in modules and m.split(".", 1)[0] not in modules}
         if kept != known:
-            save_learned(key, kept)
+            save_learned(key, reached, kept)
 
     def _drop_replacement(self, key: tuple[str, str, str]) -> None:
         replacement = self._replacements.pop(key, None)
