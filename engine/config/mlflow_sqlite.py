@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MetricRow", "alias_run_id", "alias_versions", "metric_rows"]
+__all__ = ["MetricRow", "alias_run_id", "alias_versions", "metric_rows", "run_metrics_and_params", "version_run_id"]
 
 BUSY_TIMEOUT_S = 10.0
 """How long a read waits for a training run's write to the same file to end."""
@@ -27,6 +27,8 @@ BUSY_TIMEOUT_S = 10.0
 _ALIAS_VERSIONS = "SELECT DISTINCT version FROM registered_model_aliases WHERE name = ? AND alias = ?"
 _VERSION_RUNS = "SELECT DISTINCT run_id FROM model_versions WHERE name = ? AND version = ?"
 _METRICS = "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key, timestamp, step"
+_LATEST_METRICS = "SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid = ?"
+_PARAMS = "SELECT key, value FROM params WHERE run_uuid = ?"
 
 
 @dataclass(frozen=True)
@@ -54,17 +56,33 @@ def alias_versions(db: Path, model: str, alias: str) -> list[str]:
         return [str(row[0]) for row in conn.execute(_ALIAS_VERSIONS, (model, alias))]
 
 
+def version_run_id(db: Path, model: str, version: str) -> str | None:
+    """The MLflow run that produced `version` of `model` ("" when it names none); None when the rows are
+    ambiguous (several workspaces) or there is no such version."""
+    with _reading(db) as conn:
+        runs = [str(row[0] or "") for row in conn.execute(_VERSION_RUNS, (model, version))]
+    return runs[0] if len(runs) == 1 else None
+
+
 def alias_run_id(db: Path, model: str, alias: str) -> str | None:
     """The MLflow run that produced the version `alias` names; "" when no version has the alias (or the
     version has no run); None when the rows are ambiguous (several workspaces)."""
+    versions = alias_versions(db, model, alias)
+    if not versions:
+        return ""
+    return version_run_id(db, model, versions[0]) if len(versions) == 1 else None
+
+
+def run_metrics_and_params(db: Path, run_id: str) -> tuple[dict[str, float], dict[str, str]]:
+    """A run's metrics (each one's latest value) and params, as MLflow's `get_run` gives them in `run.data`;
+    both empty for a run the store does not hold."""
     with _reading(db) as conn:
-        versions = [str(row[0]) for row in conn.execute(_ALIAS_VERSIONS, (model, alias))]
-        if not versions:
-            return ""
-        if len(versions) > 1:
-            return None
-        runs = [str(row[0] or "") for row in conn.execute(_VERSION_RUNS, (model, versions[0]))]
-    return runs[0] if len(runs) == 1 else None
+        metrics = {
+            str(key): float("nan") if is_nan else float(value)
+            for key, value, is_nan in conn.execute(_LATEST_METRICS, (run_id,))
+        }
+        params = {str(key): str(value) for key, value in conn.execute(_PARAMS, (run_id,))}
+    return metrics, params
 
 
 def metric_rows(db: Path, run_id: str) -> list[MetricRow]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.engine.config.loader import Config
-from mlci.engine.config.mlflow_sqlite import alias_versions
+from mlci.engine.config.mlflow_sqlite import alias_versions, run_metrics_and_params, version_run_id
 from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
 from mlci.engine.gates.metrics_source import read_dvc_metrics
 
@@ -67,6 +67,33 @@ def _registry_champion(config: Config) -> tuple[Any, Any] | str:
 
 
 def _champion(config: Config) -> tuple[Baseline | None, str]:
+    """The champion as the regression baseline, or None and why there is none; a sqlite store without MLflow."""
+    db = sqlite_path(config.mlflow.tracking_uri)
+    if db is not None and db.is_file():
+        try:
+            found = _champion_in_sqlite(config, db)
+        except sqlite3.Error:
+            found = None  # a schema this does not know: MLflow's client reads it below
+        if found is not None:
+            return found
+    return _champion_through_mlflow(config)
+
+
+def _champion_in_sqlite(config: Config, db: Path) -> tuple[Baseline | None, str] | None:
+    """What `_champion_through_mlflow` finds, read from MLflow's tables; None where the rows are ambiguous."""
+    name = config.mlflow.model_name
+    versions = alias_versions(db, name, CHAMPION)
+    if not versions:
+        return None, f"no {CHAMPION} alias on registered model {name!r}"
+    run_id = version_run_id(db, name, versions[0]) if len(versions) == 1 else None
+    if run_id is None:
+        return None
+    metrics, params = run_metrics_and_params(db, run_id) if run_id else ({}, {})
+    label = f"{CHAMPION} v{versions[0]} of {name}"
+    return Baseline(label, metrics, (name, versions[0]), params, run_id or None), ""
+
+
+def _champion_through_mlflow(config: Config) -> tuple[Baseline | None, str]:
     found = _registry_champion(config)
     if isinstance(found, str):
         return None, found

@@ -191,6 +191,28 @@ def test_the_champion_is_the_baseline_when_the_registry_has_one(project: Path) -
     assert result(report, "regression", "auc_roc").passed
 
 
+def test_the_champion_read_straight_from_sqlite_is_the_one_mlflows_client_reads(project: Path) -> None:
+    """The gates child reads the champion's version, run, metrics and params from a sqlite store's tables,
+    without MLflow's SQLAlchemy store: the same baseline, figure for figure, as MLflow's client gives."""
+    from mlci.engine.gates.baseline import _champion_through_mlflow
+    from mlflow.tracking import MlflowClient
+
+    register_champion(project, metrics={"test_accuracy": 0.91, "test_f1_score": float("nan")})
+    uri = f"sqlite:///{(project / 'mlflow.db').as_posix()}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    run_id = client.get_model_version_by_alias("tiny", "champion").run_id
+    client.log_metric(run_id, "test_accuracy", 0.93, step=1)  # the latest value is the run's figure
+    client.log_param(run_id, "lr", "0.01")
+    config = load_config(project)
+    read = find_baseline(config)
+    assert read.label == "champion v1 of tiny" and read.model == ("tiny", "1") and read.run_id == run_id
+    assert read.metrics["test_accuracy"] == 0.93 and math.isnan(read.metrics["test_f1_score"])
+    assert read.params == {"lr": "0.01"}
+    through_mlflow, why = _champion_through_mlflow(config)
+    assert why == "" and through_mlflow is not None
+    assert repr(read) == repr(through_mlflow)  # repr: NaN == NaN
+
+
 def test_a_check_proven_green_against_one_champion_is_not_proven_against_the_next(project: Path) -> None:
     """The pre-push check answers from its history only for the same content key: moving `champion`
     (a promotion) changes the key, so the next check runs the gates against the new champion."""
