@@ -134,21 +134,37 @@ class StreamedOutput:
     thread, `_flush` on the thread that waits, which calls `on_lines`.
     """
 
-    def __init__(self, on_lines: Callable[[tuple[str, ...]], None]) -> None:
+    def __init__(self, on_lines: Callable[[tuple[str, ...]], None], *, end_line: str | None = None) -> None:
         self._on_lines = on_lines
         self._lock = threading.Lock()
         self._buffer: list[str] = []
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         """The last output lines, for a failure's reason."""
+        self._end_line = end_line
+        self._ended = threading.Event()
+        """Set when the command printed `end_line` (never handed on): everything before it has been read."""
 
     def _read(self, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             # A progress bar redraws itself with carriage returns: keep what the terminal would show.
             line = text.rsplit("\r", 1)[-1][:LINE_MAX]
+            if self._end_line is not None and line == self._end_line:
+                self._ended.set()
+                continue
             with self._lock:
                 self._buffer.append(line)
         stream.close()
+
+    def flush_through_end(self, timeout: float) -> bool:
+        """Hand on every line up to the command's `end_line`, waiting for it at most `timeout`; whether it came.
+
+        For a verdict given before the command exits (pytest's interpreter teardown can take seconds):
+        no line it printed before the verdict may come after it. Call from the thread that waits.
+        """
+        ended = self._ended.wait(timeout)
+        self._flush()
+        return ended
 
     def _flush(self) -> None:
         with self._lock:
@@ -174,13 +190,14 @@ class GroupProcess(StreamedOutput):
         env: Mapping[str, str],
         on_lines: Callable[[tuple[str, ...]], None],
         stdout: IO[bytes] | None = None,
+        end_line: str | None = None,
     ) -> None:
         self.argv = tuple(argv)
         self._cwd = cwd
         self.token = new_token()
         """Marks every process this command starts, in or out of its group (see `run_token`)."""
         self._env = with_token(env, self.token)
-        super().__init__(on_lines)
+        super().__init__(on_lines, end_line=end_line)
         self._stdout = stdout
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None

@@ -9,21 +9,26 @@ test, written after its teardown (the last phase pytest always reports):
 
 plus a line as each test starts (`"kind": "start"`, so a timeout can name the test that hung),
 one per collection error (`"kind": "collect_error"`) and a last line with pytest's exit status
-(`"kind": "session"`), written once the terminal summary is out. Without `MLCI_REPORT_FILE`
-the plugin does nothing. It imports only the stdlib, so loading it costs nothing in the test
-process.
+(`"kind": "session"`), written once the terminal summary is out. Just before that line it
+prints `output_end_line(<the report file>)` after pytest's own output: the runner gives its
+early verdict only once it has read pytest's output up to it, so no line of a run comes after
+its verdict. Without `MLCI_REPORT_FILE` the plugin does nothing. It imports only the stdlib,
+so loading it costs nothing in the test process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from typing import IO, Any
 
 __all__ = [
     "AFFECTED_OPTION",
     "REPORT_ENV",
     "TESTMON_FILE",
+    "output_end_line",
     "pytest_addoption",
     "pytest_cmdline_main",
     "pytest_collectreport",
@@ -41,6 +46,13 @@ AFFECTED_OPTION = "--mlci-affected"
 
 TESTMON_FILE = "testmondata"
 """testmon's data file in that directory (testmon reads its path from `TESTMON_DATAFILE`)."""
+
+
+def output_end_line(report: str) -> str:
+    """The line the plugin prints after pytest's output, for the run whose report file is `report`; the runner
+    drops it (it names the report file, which no test's own output can know)."""
+    return f"@@ mlci: end of pytest's output for {report} @@"
+
 
 LONGREPR_MAX = 20_000
 """Characters of failure text kept per test: a huge diff should not make the stream crawl."""
@@ -169,4 +181,29 @@ def pytest_unconfigure(config: Any) -> None:
         # in its own sessionfinish, after ours was called with the earlier value.
         final = getattr(_STREAM.pytest_session, "exitstatus", _STREAM.session["exitstatus"])
         _STREAM.session["exitstatus"] = int(final)
+        _end_output(config)
         _STREAM.write(_STREAM.session)
+
+
+def _end_output(config: Any) -> None:
+    """Print the end line after everything printed so far (what a conftest printed into a buffered stdout
+    included), where the terminal summary went: it reaches the runner after all of it."""
+    path = os.environ.get(REPORT_ENV)
+    if not path:
+        return
+    _flush_std()
+    writer = None
+    with contextlib.suppress(Exception):  # no terminal reporter (-p no:terminal): plain stdout
+        writer = config.get_terminal_writer()
+    if writer is not None:
+        writer.line(output_end_line(path))
+        writer.flush()
+    else:
+        print(output_end_line(path))
+    _flush_std()
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a test may have closed or replaced them
+            stream.flush()

@@ -39,6 +39,7 @@ from mlci.engine.events import (
 from mlci.engine.run.affected import AffectedTail, affected_args
 from mlci.engine.run.interpreter import Interpreter, mlci_path, project_interpreter
 from mlci.engine.run.process_group import Ending, GroupProcess, Outcome, kill_marked
+from mlci.engine.run.pytest_plugin import output_end_line
 from mlci.engine.run.run_token import new_token, with_token
 from mlci.engine.run.test_report import ReportTail
 from mlci.engine.run.tool_env import tool_env
@@ -50,6 +51,9 @@ __all__ = ["TierRun", "evaluate_gates_if_available", "failing_gates", "register_
 
 Emit = Callable[[Event], None]
 
+OUTPUT_END_WAIT_S = 2.0
+"""How long an early verdict waits for the rest of pytest's output (its end line), should the line not come
+(a plugin that silenced the terminal): the verdict then goes first."""
 
 _PYTEST_EXIT_REASONS = {
     2: "pytest was interrupted",
@@ -286,6 +290,7 @@ class TierRun:
         tick: Callable[[], None] | None = None,
         *,
         warm: WarmProcess | None = None,
+        end_line: str | None = None,
     ) -> tuple[Outcome, GroupProcess | WarmProcess]:
         """Run `argv` in its own process group (or, given `warm`, that run forked by a warm server) to its end."""
         process: GroupProcess | WarmProcess = warm or GroupProcess(
@@ -293,6 +298,7 @@ class TierRun:
             cwd=self.config.root,
             env=env,
             on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
+            end_line=end_line,
         )
         with self._lock:
             if self._stop.is_set():
@@ -345,8 +351,11 @@ class TierRun:
 
         def tick() -> None:
             tail.poll()
-            if early and tail.exitstatus is not None:
+            if early and tail.exitstatus is not None and self._finished is None:
                 current = self._current
+                if current is not None:
+                    # The summary's last lines first: the plugin printed its end line just before the status.
+                    current.flush_through_end(OUTPUT_END_WAIT_S)
                 self._finish(self._pytest_verdict(tail.exitstatus, tail, current.tail if current else ()))
 
         try:
@@ -378,7 +387,8 @@ class TierRun:
         """pytest forked by the tier's warm server when it can serve, else a fresh interpreter (cold); a warm run
         calls `tick` as soon as `report` is written."""
         argv = self._pytest_argv(tests, pytest_args)
-        warm = self._warm(tests, pytest_args, env, deadline, report)
+        end_line = output_end_line(str(report))
+        warm = self._warm(tests, pytest_args, env, deadline, report, end_line)
         if warm is not None:
             from mlci.engine.run.warm.client import WarmUnavailable, release
 
@@ -388,7 +398,7 @@ class TierRun:
                 self._emit(Notice("warning", f"warm runner: {exc}; this run is cold", source="runner"))
             finally:
                 release(warm.server, broken=warm.broken)
-        return self._spawn(argv, env, deadline, tick=tick)
+        return self._spawn(argv, env, deadline, tick=tick, end_line=end_line)
 
     def _warm(
         self,
@@ -397,6 +407,7 @@ class TierRun:
         env: Mapping[str, str],
         deadline: float,
         report: Path,
+        end_line: str,
     ) -> WarmProcess | None:
         """A run on the tier's warm server (started, or restarted, as needed), or None: cold, with the notices."""
         if not self.warm or self.tier not in (Tier.CODE, Tier.DATA):
@@ -426,6 +437,7 @@ class TierRun:
             env=env,
             on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
             wake_on=report,
+            end_line=end_line,
         )
 
     def _pytest_verdict(self, returncode: int | None, tail: ReportTail, output: Iterable[str]) -> _Step:

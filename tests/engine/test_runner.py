@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 from mlci.engine.config.loader import load_config
-from mlci.engine.events import Notice, OutputLines, TestOutcome, Tier, TierStarted, Verdict
+from mlci.engine.events import Notice, OutputLines, TestOutcome, Tier, TierFinished, TierStarted, Verdict
+from mlci.engine.run.process_group import StreamedOutput
 from mlci.engine.run.tier_run import TierRun
 
 from tests.loop_projects import EventLog, living_processes, make_dvc_project, make_project, write, written
@@ -195,6 +198,62 @@ def test_output_arrives_in_batches_not_line_by_line(tmp_path: Path) -> None:
     lines = [line for batch in batches for line in batch.lines]
     assert sum(line == "line 2999" for line in lines) == 1
     assert len(batches) < len(lines) / 20
+
+
+SLOW_TO_EXIT = """
+import atexit
+import time
+
+# A heavy test dependency (torch) takes seconds to tear down once pytest is done; the verdict does not wait.
+atexit.register(time.sleep, 1.5)
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line("a line from the conftest's summary")
+
+
+def pytest_unconfigure(config):
+    print("a line the conftest printed as pytest ended")  # into a buffered stdout: a pipe's flushes at exit
+"""
+
+
+class _LaggingPipe:
+    """pytest's output pipe as a loaded machine's reader thread meets it: each line a while after it was written."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def readline(self) -> bytes:
+        time.sleep(0.05)
+        return self._stream.readline()
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def test_every_line_of_a_run_comes_before_its_verdict_though_the_verdict_does_not_wait_for_the_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verdict is given on pytest's last report line, before its interpreter's teardown (seconds, with torch):
+    the summary and what a conftest printed as pytest ended are still on screen above the verdict, not below it,
+    however far the reading of pytest's output lags behind."""
+    root = make_project(
+        tmp_path / "p",
+        tests={"tests/test_ok.py": "def test_one():\n    pass\n", "tests/conftest.py": SLOW_TO_EXIT},
+    )
+    read = StreamedOutput._read
+    monkeypatch.setattr(StreamedOutput, "_read", lambda self, stream: read(self, _LaggingPipe(stream)))
+    log, _ = run_tier(root)
+    events = log.snapshot()
+    finished = next(i for i, e in enumerate(events) if isinstance(e, TierFinished))
+    assert events[finished].verdict is Verdict.PASSED
+    after = [line for e in events[finished:] if isinstance(e, OutputLines) for line in e.lines]
+    assert after == []
+    before = [line for e in events[:finished] if isinstance(e, OutputLines) for line in e.lines]
+    assert "a line from the conftest's summary" in before
+    assert "a line the conftest printed as pytest ended" in before
+    assert any(" 1 passed in " in line for line in before)
+    assert not any("mlci: end of pytest's output" in line for line in before)
 
 
 HANGS = """

@@ -660,6 +660,7 @@ class WarmProcess(StreamedOutput):
         env: Mapping[str, str],
         on_lines: Callable[[tuple[str, ...]], None],
         wake_on: Path | None = None,
+        end_line: str | None = None,
     ) -> None:
         self.server = server
         self._wake_on = wake_on
@@ -671,7 +672,7 @@ class WarmProcess(StreamedOutput):
         """Marks what the run starts, in or out of its group (see `run_token`): a test's `setsid` daemon dies too.
         (The forked child itself shows the server's environment in /proc; its group is killed.)"""
         self._env = with_token(env, self.token)
-        super().__init__(on_lines)
+        super().__init__(on_lines, end_line=end_line)
         self._pid: int | None = None
         self._reader: threading.Thread | None = None
         self.broken = False
