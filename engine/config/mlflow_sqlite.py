@@ -14,12 +14,22 @@ The database is opened read-only (`mode=ro`): reading never creates a store, and
 from __future__ import annotations
 
 import sqlite3
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
-__all__ = ["MetricRow", "alias_run_id", "alias_versions", "metric_rows", "run_metrics_and_params", "version_run_id"]
+__all__ = [
+    "MetricRow",
+    "alias_run_id",
+    "alias_versions",
+    "metric_rows",
+    "run_metrics_and_params",
+    "version_files",
+    "version_run_id",
+]
 
 BUSY_TIMEOUT_S = 10.0
 """How long a read waits for a training run's write to the same file to end."""
@@ -29,6 +39,8 @@ _VERSION_RUNS = "SELECT DISTINCT run_id FROM model_versions WHERE name = ? AND v
 _METRICS = "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key, timestamp, step"
 _LATEST_METRICS = "SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid = ?"
 _PARAMS = "SELECT key, value FROM params WHERE run_uuid = ?"
+_VERSION_LOCATION = "SELECT DISTINCT storage_location, source FROM model_versions WHERE name = ? AND version = ?"
+_RUN_ARTIFACTS = "SELECT DISTINCT artifact_uri FROM runs WHERE run_uuid = ?"
 
 
 @dataclass(frozen=True)
@@ -96,3 +108,25 @@ def metric_rows(db: Path, run_id: str) -> list[MetricRow]:
         MetricRow(str(key), float("nan") if is_nan else float(value), int(timestamp), int(step))
         for key, value, timestamp, step, is_nan in rows
     ]
+
+
+def version_files(db: Path, model: str, version: str) -> Path | None:
+    """The folder on this machine that holds `version` of `model`, where MLflow's client would download it from:
+    its storage location (else its source), a `file:` URI or `runs:/<run>/<path>` in a run whose artifacts are
+    on this disk. None for any other store of artifacts, or rows that are ambiguous."""
+    with _reading(db) as conn:
+        rows = conn.execute(_VERSION_LOCATION, (model, version)).fetchall()
+        if len(rows) != 1:
+            return None
+        location = str(rows[0][0] or rows[0][1] or "")
+        if location.startswith("runs:/"):
+            run_id, _, inside = location.removeprefix("runs:/").partition("/")
+            artifacts = conn.execute(_RUN_ARTIFACTS, (run_id,)).fetchall()
+            if len(artifacts) != 1 or not artifacts[0][0]:
+                return None
+            location = f"{str(artifacts[0][0]).rstrip('/')}/{inside}".rstrip("/")
+    parsed = urlparse(location)
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        return None
+    path = Path(urllib.request.url2pathname(parsed.path))
+    return path if path.is_dir() else None

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shutil
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlci.engine.config.loader import Config
+from mlci.engine.config.mlflow_sqlite import version_files
 from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
 from mlci.engine.errors import MlciError
 from mlci.engine.events import GateReport
@@ -211,7 +214,19 @@ def promote(config: Config) -> Promotion:
 
 
 def download_version(config: Config, name: str, version: str, dst: Path) -> Path:
-    """Download a registered model version's files into `dst`; returns the model directory."""
+    """Download a registered model version's files into `dst`; returns the model directory.
+
+    From a sqlite store whose artifacts are on this disk the files are copied as MLflow's client would
+    download them (`dst/<the folder's name>`), without opening MLflow's SQLAlchemy store (half a second).
+    """
+    db = sqlite_path(config.mlflow.tracking_uri)
+    if db is not None and db.is_file():
+        try:
+            files = version_files(db, name, version)
+        except sqlite3.Error:
+            files = None  # a schema this does not know: MLflow's client below
+        if files is not None:
+            return Path(shutil.copytree(files, dst / files.name))
     client = _client(config)
     import mlflow.artifacts
 

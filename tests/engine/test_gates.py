@@ -213,6 +213,54 @@ def test_the_champion_read_straight_from_sqlite_is_the_one_mlflows_client_reads(
     assert repr(read) == repr(through_mlflow)  # repr: NaN == NaN
 
 
+_CHAMPION_IN_A_FRESH_INTERPRETER = """
+import sys
+from pathlib import Path
+from mlci.engine.config.loader import load_config
+from mlci.engine.gates.baseline import find_baseline
+from mlci.engine.gates.registry import download_version
+
+config = load_config(sys.argv[1])
+assert find_baseline(config).label == "champion v" + sys.argv[2] + " of tiny"
+files = download_version(config, "tiny", sys.argv[2], Path(sys.argv[3]))
+print("MLmodel" if (files / "MLmodel").is_file() else "no MLmodel", "sqlalchemy" in sys.modules)
+"""
+
+
+def test_the_champions_files_come_from_a_sqlite_store_as_mlflows_client_downloads_them(
+    project: Path, tmp_path: Path
+) -> None:
+    """The champion's model is copied from where a sqlite store keeps it (`runs:/` resolved through its run),
+    without MLflow's SQLAlchemy store: the same files, in the same place under the target, as MLflow's download."""
+    import mlflow.artifacts
+    from mlci.engine.gates.registry import _client, download_version
+
+    version = register_champion(project, metrics={"test_accuracy": 0.91})
+    config = load_config(project)
+    copied = download_version(config, "tiny", version, tmp_path / "ours")
+    uri = _client(config).get_model_version_download_uri("tiny", version)
+    assert uri.startswith("runs:/") or uri.startswith("file:")
+    downloaded = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(tmp_path / "theirs"), tracking_uri=config.mlflow.tracking_uri
+        )
+    )
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert copied.relative_to(tmp_path / "ours") == downloaded.relative_to(tmp_path / "theirs")
+    assert files(copied) == files(downloaded) and "MLmodel" in files(copied)
+    # What the gates child does to evaluate the champion, in a fresh interpreter: MLflow's store stays closed.
+    child = subprocess.run(
+        [sys.executable, "-c", _CHAMPION_IN_A_FRESH_INTERPRETER, str(project), version, str(tmp_path / "child")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.split() == ["MLmodel", "False"]
+
+
 def test_a_check_proven_green_against_one_champion_is_not_proven_against_the_next(project: Path) -> None:
     """The pre-push check answers from its history only for the same content key: moving `champion`
     (a promotion) changes the key, so the next check runs the gates against the new champion."""
