@@ -180,7 +180,7 @@ class Session:
     ) -> None:
         self.config = config
         self._warm_runner = warm_runner and config.runner == "warm"
-        """Code and data runs fork from a preloaded server kept for the session (`runner:` in the config)."""
+        """Each tier's pytest runs fork from a preloaded server kept for the session (`runner:` in the config)."""
         self._gpu = gpu
         """Sample the GPUs once a second (GpuSample events), marking the running tier's processes."""
         self._gpu_monitor: GpuMonitor | None = None

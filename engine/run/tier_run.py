@@ -190,7 +190,8 @@ class TierRun:
         self.register = register
         """Register a candidate that passes every gate as `challenger` (the pre-push check does not: it only checks)."""
         self.warm = warm and config.runner == "warm"
-        """Fork pytest from the tier's warm server (code and data tiers); the owner stops the servers (a session)."""
+        """Fork pytest from the tier's warm server (the model tier's tests too, after its stages); the owner stops
+        the servers (a session)."""
         self.affected = affected
         """The code tier runs the tests the change affects first, recording testmon's fingerprints for the next
         run. Off where no earlier run recorded any and no later run will read them (a one-shot check in a
@@ -409,8 +410,12 @@ class TierRun:
         report: Path,
         end_line: str,
     ) -> WarmProcess | None:
-        """A run on the tier's warm server (started, or restarted, as needed), or None: cold, with the notices."""
-        if not self.warm or self.tier not in (Tier.CODE, Tier.DATA):
+        """A run on the tier's warm server (started, or restarted, as needed), or None: cold, with the notices.
+
+        The model tier's tests too: they load the trained model from disk in the forked child (the server
+        never imports the project's own code), and a retrain leaves the server as it is.
+        """
+        if not self.warm:
             return None
         from mlci.engine.run.warm.client import WarmProcess, lease
         from mlci.engine.run.warm.preload import preload_modules

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import uuid
 import zipfile
@@ -35,6 +36,7 @@ from tests.loop_projects import (
     MARKER_ENV,
     EventLog,
     living_processes,
+    make_dvc_project,
     make_project,
     processes_with_env,
     wait_until,
@@ -127,6 +129,56 @@ def test_warm_and_cold_give_the_same_results_on_the_sample_project(sandbox: Path
     # The data tests reach pandas, not the training's torch and MLflow: that server starts without them.
     assert not {"torch", "mlflow", "sklearn"} & {m.split(".")[0] for m in statuses["data"].preloaded}
     assert statuses["code"].rss_bytes and statuses["code"].rss_bytes > 50 * 2**20
+
+
+MODEL_TESTS = """
+    import json
+    import os
+    from pathlib import Path
+
+    def test_the_stages_environment_reaches_the_tests():
+        assert os.environ["MLCI_TRAIN_MODE"] == "quick"
+        assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:")
+
+    def test_what_the_stage_wrote():
+        with Path("forks.txt").open("a") as forks:  # one line per run: the pid that ran the tests
+            forks.write(f"{os.getpid()}\\n")
+        assert json.loads(Path("out/env.json").read_text())["MLCI_TRAIN_MODE"] == "full"
+"""
+
+
+def test_the_model_tiers_tests_run_warm_too_with_the_stages_environment_and_the_cold_verdict(tmp_path: Path) -> None:
+    """After a training the model tier's tests no longer pay for importing MLflow and the model's framework."""
+    stage = (
+        "python -c \"import json, os; json.dump({k: os.environ.get(k) for k in ('MLCI_TRAIN_MODE',)}, "
+        "open('out/env.json', 'w'))\""
+    )
+    root = make_dvc_project(
+        tmp_path / "p",
+        stage_cmd=f"mkdir -p out && {stage}",
+        outs=["out"],
+        deps=["params.txt"],
+        files={"params.txt": "1\n", "tests/model/test_model.py": textwrap.dedent(MODEL_TESTS)},
+        config="mlflow:\n  experiment: loop-test\ntiers:\n  model:\n    tests: [tests/model]\n",
+    )
+    config = load_config(root)
+    cold, cold_log = run_tier(config, Tier.MODEL, warm=False)
+    first, _ = run_tier(config, Tier.MODEL)  # starts the model tier's server
+    warm, warm_log = run_tier(config, Tier.MODEL)
+    assert not any("cold" in text for text in notices(warm_log))
+    assert cold.verdict is first.verdict is warm.verdict is Verdict.FAILED
+    assert (
+        outcomes(warm_log)
+        == outcomes(cold_log)
+        == {
+            "tests/model/test_model.py::test_the_stages_environment_reaches_the_tests": TestOutcome.PASSED,
+            "tests/model/test_model.py::test_what_the_stage_wrote": TestOutcome.FAILED,
+        }
+    )
+    [status] = [s for s in server_statuses(root) if s.tier == "model"]
+    assert "pytest" in status.preloaded
+    cold_pid, *warm_pids = (root / "forks.txt").read_text().split()
+    assert len(set(warm_pids)) == 2 and status.pid not in {int(p) for p in (cold_pid, *warm_pids)}
 
 
 @pytest.fixture
