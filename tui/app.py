@@ -59,9 +59,9 @@ PANELS = (
 """The panels of the narrow layout, in the order of their number keys (1-6) and tabs."""
 
 HEAVY_MODULES = ("mlflow", "dvc", "torch", "sklearn", "pandas", "git")
+"""Libraries that cost 0.1 to 2.7 s to import: none may be loaded before the first frame."""
 OPEN_WAIT_S = 10.0
 """How long the last known state waits for the session to start watching before it is read anyway."""
-"""Libraries that cost 0.1 to 2.7 s to import: none may be loaded before the first frame."""
 
 
 _W = TypeVar("_W", bound=Widget)

@@ -38,7 +38,8 @@ Key = tuple[str, str, str]
 
 def _project_file(key: Key) -> Path:
     interpreter, root, tier = key
-    return Path(root) / PRIVATE_DIR / LEARNED_DIR / f"{tier}-{_digest(interpreter)}.learned.json"
+    # Twelve hex digits: the name earlier mlci versions gave it, whose lists are read as they are.
+    return Path(root) / PRIVATE_DIR / LEARNED_DIR / f"{tier}-{_digest(interpreter)[:12]}.learned.json"
 
 
 def _shared_name(key: Key, reached: Sequence[str]) -> str:
