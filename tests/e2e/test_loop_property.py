@@ -19,6 +19,7 @@ from tests.loop_projects import EventLog, make_project, write
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning"),  # watchdog's, see test_session
+    pytest.mark.usefixtures("only_testmon"),  # its subject is the loop, not the plugins of this environment
 ]
 
 EDIT = st.tuples(
