@@ -21,15 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = [
-    "MetricRow",
-    "alias_run_id",
-    "alias_versions",
-    "metric_rows",
-    "run_metrics_and_params",
-    "version_files",
-    "version_run_id",
-]
+__all__ = ["AliasTarget", "MetricRow", "alias_target", "metric_rows", "run_metrics_and_params", "version_files"]
 
 BUSY_TIMEOUT_S = 10.0
 """How long a read waits for a training run's write to the same file to end."""
@@ -41,6 +33,16 @@ _LATEST_METRICS = "SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid 
 _PARAMS = "SELECT key, value FROM params WHERE run_uuid = ?"
 _VERSION_LOCATION = "SELECT DISTINCT storage_location, source FROM model_versions WHERE name = ? AND version = ?"
 _RUN_ARTIFACTS = "SELECT DISTINCT artifact_uri FROM runs WHERE run_uuid = ?"
+
+
+@dataclass(frozen=True)
+class AliasTarget:
+    """The model version an alias names, and the MLflow run that produced it."""
+
+    version: str
+    """"" when no version of the model has the alias."""
+    run_id: str
+    """"" when the version names no run."""
 
 
 @dataclass(frozen=True)
@@ -62,27 +64,17 @@ def _reading(db: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def alias_versions(db: Path, model: str, alias: str) -> list[str]:
-    """The versions of registered model `model` that `alias` names: none, one, or one per workspace."""
+def alias_target(db: Path, model: str, alias: str) -> AliasTarget | None:
+    """The version of registered model `model` that `alias` names, and its run; None when the rows are
+    ambiguous (one per MLflow workspace, which MLflow's client tells apart)."""
     with _reading(db) as conn:
-        return [str(row[0]) for row in conn.execute(_ALIAS_VERSIONS, (model, alias))]
-
-
-def version_run_id(db: Path, model: str, version: str) -> str | None:
-    """The MLflow run that produced `version` of `model` ("" when it names none); None when the rows are
-    ambiguous (several workspaces) or there is no such version."""
-    with _reading(db) as conn:
-        runs = [str(row[0] or "") for row in conn.execute(_VERSION_RUNS, (model, version))]
-    return runs[0] if len(runs) == 1 else None
-
-
-def alias_run_id(db: Path, model: str, alias: str) -> str | None:
-    """The MLflow run that produced the version `alias` names; "" when no version has the alias (or the
-    version has no run); None when the rows are ambiguous (several workspaces)."""
-    versions = alias_versions(db, model, alias)
-    if not versions:
-        return ""
-    return version_run_id(db, model, versions[0]) if len(versions) == 1 else None
+        versions = [str(row[0]) for row in conn.execute(_ALIAS_VERSIONS, (model, alias))]
+        if not versions:
+            return AliasTarget("", "")
+        if len(versions) > 1:
+            return None
+        runs = [str(row[0] or "") for row in conn.execute(_VERSION_RUNS, (model, versions[0]))]
+    return AliasTarget(versions[0], runs[0]) if len(runs) == 1 else None
 
 
 def run_metrics_and_params(db: Path, run_id: str) -> tuple[dict[str, float], dict[str, str]]:

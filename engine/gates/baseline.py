@@ -10,18 +10,18 @@ baseline, and the regression gate says so and fails.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mlci.engine.config.loader import Config
-from mlci.engine.config.mlflow_sqlite import alias_versions, run_metrics_and_params, version_run_id
+from mlci.engine.config.mlflow_sqlite import AliasTarget, alias_target, run_metrics_and_params
 from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
 from mlci.engine.gates.metrics_source import read_dvc_metrics
 
-__all__ = ["CHAMPION", "Baseline", "baseline_identity", "find_baseline"]
+__all__ = ["CHAMPION", "Baseline", "baseline_identity", "champion_run", "find_baseline"]
 
 CHAMPION = "champion"
 """The alias of the production model in the MLflow model registry."""
@@ -48,9 +48,18 @@ class Baseline:
         return bool(self.label)
 
 
-def _registry_champion(config: Config) -> tuple[Any, Any] | str:
-    """MLflow's client and the model version the `champion` alias names; or why there is none."""
+def _champion_target(config: Config, *, read_sqlite: bool = True) -> AliasTarget | str:
+    """The version the `champion` alias names and its run, or why there is none: a sqlite store's tables
+    read directly (`read_sqlite`), any other store, or rows they leave ambiguous, through MLflow's client."""
     name = config.mlflow.model_name
+    db = sqlite_path(config.mlflow.tracking_uri)
+    if read_sqlite and db is not None and db.is_file():
+        try:
+            target = alias_target(db, name, CHAMPION)
+        except sqlite3.Error:
+            target = None  # a schema this does not know: MLflow's client below
+        if target is not None:
+            return target if target.version else f"no {CHAMPION} alias on registered model {name!r}"
     uri = config.mlflow.tracking_uri
     reason = unreachable_reason(uri)
     if reason is not None:
@@ -59,60 +68,44 @@ def _registry_champion(config: Config) -> tuple[Any, Any] | str:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
-        return client, client.get_model_version_by_alias(name, CHAMPION)
+        version = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return f"no {CHAMPION} alias on registered model {name!r}"
+    return AliasTarget(str(version.version), str(version.run_id or ""))
 
 
-def _champion(config: Config) -> tuple[Baseline | None, str]:
-    """The champion as the regression baseline, or None and why there is none; a sqlite store without MLflow."""
+def _run_figures(config: Config, run_id: str, *, read_sqlite: bool) -> tuple[dict[str, float], dict[str, str]]:
+    """The metrics and params recorded on `run_id`, as `_champion_target` reads the store."""
     db = sqlite_path(config.mlflow.tracking_uri)
-    if db is not None and db.is_file():
-        try:
-            found = _champion_in_sqlite(config, db)
-        except sqlite3.Error:
-            found = None  # a schema this does not know: MLflow's client reads it below
-        if found is not None:
-            return found
-    return _champion_through_mlflow(config)
-
-
-def _champion_in_sqlite(config: Config, db: Path) -> tuple[Baseline | None, str] | None:
-    """What `_champion_through_mlflow` finds, read from MLflow's tables; None where the rows are ambiguous."""
-    name = config.mlflow.model_name
-    versions = alias_versions(db, name, CHAMPION)
-    if not versions:
-        return None, f"no {CHAMPION} alias on registered model {name!r}"
-    run_id = version_run_id(db, name, versions[0]) if len(versions) == 1 else None
-    if run_id is None:
-        return None
-    metrics, params = run_metrics_and_params(db, run_id) if run_id else ({}, {})
-    label = f"{CHAMPION} v{versions[0]} of {name}"
-    return Baseline(label, metrics, (name, versions[0]), params, run_id or None), ""
-
-
-def _champion_through_mlflow(config: Config) -> tuple[Baseline | None, str]:
-    found = _registry_champion(config)
-    if isinstance(found, str):
-        return None, found
-    client, version = found
+    if read_sqlite and db is not None and db.is_file():
+        with contextlib.suppress(sqlite3.Error):  # a schema this does not know: MLflow's client below
+            return run_metrics_and_params(db, run_id)
     from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
 
+    try:
+        run = MlflowClient(tracking_uri=config.mlflow.tracking_uri).get_run(run_id)
+    except MlflowException:
+        return {}, {}  # the run was deleted: the model itself still gives the figures
+    return dict(run.data.metrics), dict(run.data.params)
+
+
+def _champion(config: Config, *, read_sqlite: bool = True) -> tuple[Baseline | None, str]:
+    """The champion as the regression baseline, or None and why there is none."""
+    target = _champion_target(config, read_sqlite=read_sqlite)
+    if isinstance(target, str):
+        return None, target
     name = config.mlflow.model_name
-    metrics: dict[str, float] = {}
-    params: dict[str, str] = {}
-    if version.run_id:
-        try:
-            run = client.get_run(version.run_id)
-        except MlflowException:
-            pass  # the run was deleted: the model itself still gives the figures
-        else:
-            metrics = dict(run.data.metrics)
-            params = dict(run.data.params)
-    label = f"{CHAMPION} v{version.version} of {name}"
-    return Baseline(label, metrics, (name, str(version.version)), params, version.run_id), ""
+    metrics, params = _run_figures(config, target.run_id, read_sqlite=read_sqlite) if target.run_id else ({}, {})
+    label = f"{CHAMPION} v{target.version} of {name}"
+    return Baseline(label, metrics, (name, target.version), params, target.run_id or None), ""
+
+
+def champion_run(config: Config) -> str:
+    """The MLflow run that produced the champion; "" when there is none (the dashboard's reference curves)."""
+    target = _champion_target(config)
+    return "" if isinstance(target, str) else target.run_id
 
 
 def _branch_commit(root: Path, branch: str) -> str:
@@ -131,20 +124,11 @@ def _branch_commit(root: Path, branch: str) -> str:
 def _champion_version(config: Config) -> tuple[str | None, str]:
     """The version the `champion` alias names, or None and why there is none; without loading MLflow for a
     sqlite store."""
-    name = config.mlflow.model_name
     db = sqlite_path(config.mlflow.tracking_uri)
-    if db is not None:
-        if not db.is_file():
-            return None, "no MLflow store"  # and reading must not create one
-        try:
-            versions = alias_versions(db, name, CHAMPION)
-        except sqlite3.Error:
-            pass  # a schema this does not know: MLflow's client reads it below
-        else:
-            if len(versions) <= 1:  # several: one per MLflow workspace, which the client tells apart
-                return (versions[0], "") if versions else (None, f"no {CHAMPION} alias on registered model {name!r}")
-    found = _registry_champion(config)
-    return (None, found) if isinstance(found, str) else (str(found[1].version), "")
+    if db is not None and not db.is_file():
+        return None, "no MLflow store"  # and reading must not create one
+    target = _champion_target(config)
+    return (None, target) if isinstance(target, str) else (target.version, "")
 
 
 def baseline_identity(config: Config) -> str:

@@ -13,7 +13,6 @@ any other store through MLflow's client, and only when it is there.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -22,8 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlci.engine.config.loader import Config
-from mlci.engine.config.mlflow_sqlite import alias_run_id
-from mlci.engine.config.tracking_store import quiet_mlflow, sqlite_path, unreachable_reason
+from mlci.engine.config.tracking_store import sqlite_path, unreachable_reason
 from mlci.engine.events import (
     Event,
     GateReport,
@@ -137,30 +135,6 @@ def _store_in_use(config: Config) -> bool:
     return unreachable_reason(config.mlflow.tracking_uri) is None
 
 
-def _champion_run(config: Config) -> str:
-    """The MLflow run of the champion model; "" when there is none. A sqlite store is read without MLflow."""
-    from mlci.engine.gates.baseline import CHAMPION
-
-    uri = config.mlflow.tracking_uri
-    db = sqlite_path(uri)
-    if db is not None:
-        with contextlib.suppress(sqlite3.Error):  # a schema this does not know: MLflow's client below
-            run_id = alias_run_id(db, config.mlflow.model_name, CHAMPION)
-            if run_id is not None:
-                return run_id
-    quiet_mlflow()
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    try:
-        version = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
-            config.mlflow.model_name, CHAMPION
-        )
-    except MlflowException:
-        return ""
-    return str(version.run_id or "")
-
-
 def _curves(config: Config, training_run: str, emit: Emit) -> None:
     """The last training run's curves, then the champion's as a reference, as MetricPoints."""
     from mlci.engine.telemetry.live_metrics import MetricFollower
@@ -168,7 +142,9 @@ def _curves(config: Config, training_run: str, emit: Emit) -> None:
     uri = config.mlflow.tracking_uri
     if training_run:
         MetricFollower(uri, training_run, emit).poll_once()
-    champion = _champion_run(config)
+    from mlci.engine.gates.baseline import champion_run
+
+    champion = champion_run(config)
     if champion and champion != training_run:
         emit(ReferenceRun(champion, "champion"))
         MetricFollower(uri, champion, emit).poll_once()

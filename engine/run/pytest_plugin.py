@@ -204,6 +204,8 @@ def _end_output(config: Any) -> None:
 
 
 def _flush_std() -> None:
+    # `process_exit` flushes the same way; the plugin keeps its own: it runs in the project's interpreter, which
+    # reaches only the modules `interpreter.mlci_path` copies for it.
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a test may have closed or replaced them
             stream.flush()

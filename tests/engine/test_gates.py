@@ -196,7 +196,7 @@ def test_the_champion_is_the_baseline_when_the_registry_has_one(project: Path) -
 def test_the_champion_read_straight_from_sqlite_is_the_one_mlflows_client_reads(project: Path) -> None:
     """The gates child reads the champion's version, run, metrics and params from a sqlite store's tables,
     without MLflow's SQLAlchemy store: the same baseline, figure for figure, as MLflow's client gives."""
-    from mlci.engine.gates.baseline import _champion_through_mlflow
+    from mlci.engine.gates.baseline import _champion
     from mlflow.tracking import MlflowClient
 
     register_champion(project, metrics={"test_accuracy": 0.91, "test_f1_score": float("nan")})
@@ -210,7 +210,7 @@ def test_the_champion_read_straight_from_sqlite_is_the_one_mlflows_client_reads(
     assert read.label == "champion v1 of tiny" and read.model == ("tiny", "1") and read.run_id == run_id
     assert read.metrics["test_accuracy"] == 0.93 and math.isnan(read.metrics["test_f1_score"])
     assert read.params == {"lr": "0.01"}
-    through_mlflow, why = _champion_through_mlflow(config)
+    through_mlflow, why = _champion(config, read_sqlite=False)
     assert why == "" and through_mlflow is not None
     assert repr(read) == repr(through_mlflow)  # repr: NaN == NaN
 
