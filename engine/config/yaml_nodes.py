@@ -34,6 +34,8 @@ MAX_VALUES = 2_000
 composes 10 000 to 40 000 values a second (pure Python), so this bounds the slowest file that loads."""
 MAX_DEPTH = 64
 """How deeply mappings and lists may nest (PyYAML composes recursively)."""
+YAML_VERSION_DIGITS = 9
+"""Digits a `%YAML` directive's version number may have (YAML 1.2 needs one)."""
 _SHOWN_CHARS = 40
 """How much of an unreadable value an error quotes."""
 
@@ -203,6 +205,22 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
             if opened is not None:
                 self._open_anchors.discard(opened)
+
+    def scan_yaml_directive_number(self, start_mark: yaml.Mark) -> int:
+        """PyYAML's own, with the digits counted first: `%YAML 99...9` with thousands of digits would reach
+        `int()` and fail there (Python's limit on converting long digit strings), with no line."""
+        length = 0
+        while "0" <= self.peek(length) <= "9":
+            length += 1
+        if length > YAML_VERSION_DIGITS:
+            raise yaml.scanner.ScannerError(
+                "while scanning a directive",
+                start_mark,
+                f"expected a version number, but found {length} digits",
+                self.get_mark(),
+            )
+        value: int = super().scan_yaml_directive_number(start_mark)
+        return value
 
     def fetch_flow_collection_start(self, TokenClass: type) -> None:
         # Refused as the scanner meets it: past this point PyYAML's simple-key lookahead turns quadratic.

@@ -143,6 +143,7 @@ BAD: list[tuple[str, str, bytes, int, str]] = [
     ("bad-date", "mlci.yaml", b"mlflow:\n  experiment: 2001-02-30\n", 2, "cannot read the value"),
     ("too-deep", "mlci.yaml", b"git: " + b"[" * 200 + b"]" * 200 + b"\n", 1, "nested more than"),
     ("key-not-scalar", "mlci.yaml", b"? [a, b]\n: 1\n", 1, "must be a string"),
+    ("yaml-version-too-long", "mlci.yaml", b"%YAML " + b"9" * 5000 + b"\n---\ngit: {}\n", 1, "version number"),
     ("python-tag", "mlci.yaml", b"git:\n  remote: !!python/name:os.system ''\n", 2, "invalid YAML"),
     ("bad-pattern", "mlci.yaml", b"tiers:\n  code:\n    triggers:\n      - src/**\n      - '[z-a].py'\n", 5, "pattern"),
 ]
