@@ -30,6 +30,9 @@ def _clean_env(settings: dict[str, str]) -> dict[str, str]:
     """The hook's environment without git's own variables (GIT_DIR=. would point every git at the bare repo)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env["GIT_OPTIONAL_LOCKS"] = "0"
+    # The clone has no `.dvc/config.local`, where `core.analytics false` usually lives: without
+    # this, every CI run's DVC would start its analytics daemon, which phones home.
+    env.setdefault("DVC_NO_ANALYTICS", "1")
     uri = settings.get("tracking_uri") or (
         f"sqlite:///{settings['mlflow_db_path']}" if settings.get("mlflow_db_path") else ""
     )

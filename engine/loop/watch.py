@@ -55,6 +55,10 @@ ALWAYS_IGNORED = PatternSet(
         ".mlci/",
         "/.sandbox/",
         ".pytest_cache/",
+        # pytest (8.1+) writes its cache's first files into this temporary folder and renames it
+        # to .pytest_cache/: seen mid-way it is an untracked folder, which must neither plan a
+        # run nor make the git header count a phantom uncommitted file.
+        "pytest-cache-files-*/",
         "__pycache__/",
         "*.pyc",
         ".testmondata*",

@@ -17,6 +17,9 @@ def git_project(root: Path, *, data: bool = True) -> Path:
     if data:
         (root / "tests" / "data").mkdir()
     (root / "tests" / "unit" / "test_ok.py").write_text("def test_ok():\n    assert True\n")
+    # As in any Python project: the dashboard's own first run compiles the tests, and a machine
+    # without PYTHONDONTWRITEBYTECODE would otherwise add `tests/unit/__pycache__/` to the count.
+    (root / ".gitignore").write_text("__pycache__/\n")
     subprocess.run(["git", "init", "-q", "-b", "feature"], cwd=root, check=True)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], cwd=root, check=True)
