@@ -12,6 +12,12 @@ a cancel, the deadline, or an exception in the waiting thread (Ctrl-C, SIGTERM) 
 with everything it started. The model tier (`TierRun`), the check of a project without a
 model tier (`evaluate_gates_if_available`) and anyone else who wants the gates out of
 process all come through `run_gates_child`.
+
+In a watching session the model tier hands it its warm server (when the project's interpreter
+is mlci's): the child is then forked from the server, with MLflow, the data libraries and the
+model's framework already imported, and is otherwise the same command. It still starts clean
+of the project (the server never imports it) and exits after the report; a server that cannot
+fork it leaves the child to a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from mlci.engine.config.loader import Config
 from mlci.engine.errors import MlciError
@@ -31,7 +38,11 @@ from mlci.engine.events import GateReport, event_from_json
 from mlci.engine.run.process_group import Ending, GroupProcess
 from mlci.engine.run.tool_env import tool_env
 
+if TYPE_CHECKING:
+    from mlci.engine.run.warm.client import WarmProcess, WarmServer
+
 __all__ = [
+    "GATES_MODULE",
     "PROGRESS_PREFIX",
     "GatesChildOutcome",
     "evaluate_gates_in_subprocess",
@@ -39,6 +50,10 @@ __all__ = [
     "run_gates_child",
 ]
 
+GATES_MODULE = "mlci.engine"
+"""The module the child runs (`python -m mlci.engine gates ...`)."""
+FORKED = "forked from the tier's warm server"
+"""The progress line that says the child was forked rather than started afresh."""
 PROGRESS_PREFIX = "[gates] "
 """How `mlci gates` marks its progress lines on stderr (its errors start "mlci gates:")."""
 ERROR_LINES = 3
@@ -54,11 +69,13 @@ class GatesChildOutcome:
     report: GateReport | None
     error: str = ""
     """Why there is no report ("" when there is one, or when it was killed)."""
+    warm: str = ""
+    """Why it ran in a fresh interpreter although a warm server was given ("" when forked, or none given)."""
 
 
 def gates_child_argv(config: Config, model_path: Path | None = None) -> tuple[str, ...]:
     """`python -m mlci.engine gates --json <root> [--model X]`, in this interpreter (where mlci lives)."""
-    argv = (sys.executable, "-m", "mlci.engine", "gates", "--json", str(config.root))
+    argv = (sys.executable, "-m", GATES_MODULE, "gates", "--json", str(config.root))
     return (*argv, "--model", str(model_path)) if model_path is not None else argv
 
 
@@ -84,14 +101,16 @@ def run_gates_child(
     stop: threading.Event | None = None,
     model_path: Path | None = None,
     on_progress: Callable[[str], None] | None = None,
-    on_start: Callable[[GroupProcess | None], None] | None = None,
+    on_start: Callable[[GroupProcess | WarmProcess | None], None] | None = None,
+    server: WarmServer | None = None,
 ) -> GatesChildOutcome:
     """Run the gates child to its report, its `deadline` (monotonic) or `stop`, whichever comes first.
 
     `env` is the tier's environment (default: the tool environment); `on_progress` gets each
     progress line of the child, without its prefix; `on_start` is told the running process (and
-    None once it is gone), so that the caller can show its process group. Raises OSError when
-    the interpreter cannot be started.
+    None once it is gone), so that the caller can show its process group. `server`, a warm
+    server leased for this run (in mlci's interpreter), forks the child and is released here.
+    Raises OSError when the interpreter cannot be started.
     """
     errors: list[str] = []
 
@@ -103,31 +122,68 @@ def run_gates_child(
             elif line.strip():
                 errors.append(line)
 
+    argv = gates_child_argv(config, model_path)
+    child_env = env if env is not None else tool_env({"PYTHONUNBUFFERED": "1"})
+    broken = True  # until the child has started: a server whose fork failed, then a cold start that raised
+    process: GroupProcess | WarmProcess | None = None
     # stdout goes to a file: a large report must not fill a pipe nobody reads while stderr streams.
-    with tempfile.TemporaryFile() as out:
-        process = GroupProcess(
-            gates_child_argv(config, model_path),
-            cwd=config.root,
-            env=env if env is not None else tool_env({"PYTHONUNBUFFERED": "1"}),
-            stdout=out,
-            on_lines=on_lines,
-        )
-        process.start()
-        if on_start is not None:
-            on_start(process)
+    with tempfile.NamedTemporaryFile(prefix="mlci-gates-", suffix=".json") as out:
         try:
-            outcome = process.wait(deadline=deadline, stop=stop or threading.Event())
-        finally:
+            started, broken, cold_why = _start(server, argv, config.root, child_env, on_lines, out)
+            process = started
+            if on_progress is not None and not isinstance(started, GroupProcess):
+                on_progress(FORKED)
             if on_start is not None:
-                on_start(None)
+                on_start(started)
+            try:
+                outcome = started.wait(deadline=deadline, stop=stop or threading.Event())
+            finally:
+                if on_start is not None:
+                    on_start(None)
+        finally:
+            if server is not None:
+                from mlci.engine.run.warm.client import release
+
+                # A forked child's server may also have failed during the run.
+                release(server, broken=broken or getattr(process, "broken", False))
         out.seek(0)
         text = out.read().decode("utf-8", errors="replace")
     if outcome.ending is not Ending.EXITED:
-        return GatesChildOutcome(outcome.ending, None)
+        return GatesChildOutcome(outcome.ending, None, warm=cold_why)
     found = _report(text, outcome.returncode, errors)
     if isinstance(found, str):
-        return GatesChildOutcome(Ending.EXITED, None, found)
-    return GatesChildOutcome(Ending.EXITED, found)
+        return GatesChildOutcome(Ending.EXITED, None, found, warm=cold_why)
+    return GatesChildOutcome(Ending.EXITED, found, warm=cold_why)
+
+
+def _start(
+    server: WarmServer | None,
+    argv: tuple[str, ...],
+    root: Path,
+    env: Mapping[str, str],
+    on_lines: Callable[[tuple[str, ...]], None],
+    out: IO[bytes],
+) -> tuple[GroupProcess | WarmProcess, bool, str]:
+    """The child, started: forked by `server` when given and able, else in a fresh interpreter. Also whether
+    the server broke, and why it could not fork the child ("" when it did, or when none was given)."""
+    why = ""
+    if server is not None:
+        from mlci.engine.run.warm.client import WarmProcess, WarmUnavailable
+
+        forked = WarmProcess(
+            server, argv[3:], cwd=root, env=env, on_lines=on_lines, module=GATES_MODULE, stdout=Path(out.name)
+        )
+        try:
+            forked.start()
+            return forked, False, ""
+        except WarmUnavailable as exc:
+            why = str(exc) or type(exc).__name__
+        broken = forked.broken
+    else:
+        broken = False
+    process = GroupProcess(argv, cwd=root, env=env, stdout=out, on_lines=on_lines)
+    process.start()
+    return process, broken, why
 
 
 def evaluate_gates_in_subprocess(

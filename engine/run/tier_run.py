@@ -45,7 +45,7 @@ from mlci.engine.run.test_report import ReportTail
 from mlci.engine.run.tool_env import tool_env
 
 if TYPE_CHECKING:
-    from mlci.engine.run.warm.client import WarmProcess
+    from mlci.engine.run.warm.client import WarmProcess, WarmServer
 
 __all__ = ["TierRun", "evaluate_gates_if_available", "failing_gates", "register_candidate", "tier_environment"]
 
@@ -201,6 +201,8 @@ class TierRun:
         """The project's Python, which runs pytest (and a DVC stage's `python`)."""
         self._mlflow_run_id = ""
         """The model tier's MLflow run, once created (the registered challenger points at it)."""
+        self._tests_env: dict[str, str] = {}
+        """What the model tier's tests get on top of the tier's environment (the stages' mode and store)."""
         self._emit = emit
         self._stop = threading.Event()
         self._token = new_token()
@@ -415,9 +417,27 @@ class TierRun:
         The model tier's tests too: they load the trained model from disk in the forked child (the server
         never imports the project's own code), and a retrain leaves the server as it is.
         """
+        server = self._lease(env, deadline)
+        if server is None:
+            return None
+        from mlci.engine.run.warm.client import WarmProcess
+
+        return WarmProcess(
+            server,
+            self._pytest_args(tests, pytest_args),
+            cwd=self.config.root,
+            env=env,
+            on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
+            wake_on=report,
+            end_line=end_line,
+        )
+
+    def _lease(self, env: Mapping[str, str], deadline: float) -> WarmServer | None:
+        """The tier's warm server for one run (started, or restarted, as needed; `env`: the tier's pytest
+        environment, which the server's freshness is judged by), or None: cold, with the notices."""
         if not self.warm:
             return None
-        from mlci.engine.run.warm.client import WarmProcess, lease
+        from mlci.engine.run.warm.client import lease
         from mlci.engine.run.warm.preload import preload_modules
 
         got = lease(
@@ -433,17 +453,7 @@ class TierRun:
         )
         for level, text in got.notices:
             self._emit(Notice(level, text, source="runner"))
-        if got.server is None:
-            return None
-        return WarmProcess(
-            got.server,
-            self._pytest_args(tests, pytest_args),
-            cwd=self.config.root,
-            env=env,
-            on_lines=lambda lines: self._emit(OutputLines(self.tier, self.run_id, lines)),
-            wake_on=report,
-            end_line=end_line,
-        )
+        return got.server
 
     def _pytest_verdict(self, returncode: int | None, tail: ReportTail, output: Iterable[str]) -> _Step:
         failed = tuple(tail.failed)
@@ -507,9 +517,9 @@ class TierRun:
         what = f"stages {', '.join(self.stages)}" if self.stages else "the pipeline"
         step = _Step(Verdict.PASSED, f"{what} reproduced ({mode})")
         tests = tuple(t for t in self.tier_config.tests if (self.config.root / t).exists())
+        self._tests_env = {k: v for k, v in stage_env.items() if k != "MLFLOW_RUN_ID"}
         if tests:
-            tests_env = {k: v for k, v in stage_env.items() if k != "MLFLOW_RUN_ID"}
-            step = self._pytest(tests, self.tier_config.pytest_args, deadline, tests_env)
+            step = self._pytest(tests, self.tier_config.pytest_args, deadline, self._tests_env)
             if step.verdict is Verdict.FAILED and not self._stop.is_set():
                 # Red model tests do not hide the gates: their figures say how far off the candidate is.
                 # It stays red, and is never registered.
@@ -545,16 +555,21 @@ class TierRun:
         return _Step(Verdict.FAILED, "; ".join(failing_gates(report)), step.passed, step.failed)
 
     def _evaluate_gates(self, deadline: float) -> GateReport | _Step:
-        """The gates child (`gates_child`), under the tier's deadline, cancel and environment."""
+        """The gates child (`gates_child`), under the tier's deadline, cancel and environment; in a watching
+        session forked from the tier's warm server, when that runs mlci's own interpreter (the child needs
+        mlci's packages, which a project's other interpreter need not have)."""
         from mlci.engine.run.gates_child import run_gates_child
 
         def on_progress(line: str) -> None:
             self._emit(OutputLines(self.tier, self.run_id, (f"gates: {line}",)))
 
-        def on_start(process: GroupProcess | None) -> None:
+        def on_start(process: GroupProcess | WarmProcess | None) -> None:
             with self._lock:
                 self._current = process
 
+        server = None
+        if self.interpreter.is_mlci:
+            server = self._lease(pytest_environment(self.interpreter, self._tests_env), deadline)
         outcome = run_gates_child(
             self.config,
             env=tier_environment(),
@@ -562,7 +577,10 @@ class TierRun:
             stop=self._stop,
             on_progress=on_progress,
             on_start=on_start,
+            server=server,
         )
+        if outcome.warm:
+            self._emit(Notice("warning", f"warm runner: {outcome.warm}; the gates ran cold", source="runner"))
         killed = self._killed(Outcome(outcome.ending, None), "the gates")
         if killed is not None:
             return killed

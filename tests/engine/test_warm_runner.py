@@ -18,7 +18,16 @@ from typing import Any
 import pytest
 from mlci.engine.config.loader import Config, load_config
 from mlci.engine.config.tracking_store import QUIET_MLFLOW_ENV, quiet_mlflow
-from mlci.engine.events import Notice, OutputLines, TestOutcome, TestResult, Tier, TierFinished, Verdict
+from mlci.engine.events import (
+    GateReport,
+    Notice,
+    OutputLines,
+    TestOutcome,
+    TestResult,
+    Tier,
+    TierFinished,
+    Verdict,
+)
 from mlci.engine.run.pytest_plugin import REPORT_ENV
 from mlci.engine.run.run_token import RUN_TOKEN_ENV
 from mlci.engine.run.tier_run import TierRun
@@ -32,6 +41,7 @@ from mlci.engine.run.warm.client import (
 )
 from mlci.engine.run.warm.server import same_run
 
+from tests.gate_projects import GOOD_GATES, build_gate_project, register_champion, write_gates
 from tests.loop_projects import (
     MARKER_ENV,
     EventLog,
@@ -179,6 +189,40 @@ def test_the_model_tiers_tests_run_warm_too_with_the_stages_environment_and_the_
     assert "pytest" in status.preloaded
     cold_pid, *warm_pids = (root / "forks.txt").read_text().split()
     assert len(set(warm_pids)) == 2 and status.pid not in {int(p) for p in (cold_pid, *warm_pids)}
+
+
+def _gate_figures(log: EventLog) -> list[tuple[str, str, bool, float | None]]:
+    """The run's gate checks with their values; latency's values vary from run to run, so only its verdicts."""
+    [report] = [e for e in log.snapshot() if isinstance(e, GateReport)]
+    return [(r.gate, r.check, r.passed, None if r.gate == "latency" else r.value) for r in report.results]
+
+
+def _gates_lines(log: EventLog) -> list[str]:
+    return [line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines if line.startswith("gates:")]
+
+
+def test_the_model_tiers_gates_fork_from_its_warm_server_and_give_the_cold_report(tmp_path: Path) -> None:
+    """A model tier that retrains nothing gives its verdict without importing MLflow and the model's libraries."""
+    root = build_gate_project(tmp_path / "proj")
+    # The model is already trained: the tier's stage only says so, and the gates judge that model.
+    (root / "dvc.yaml").write_text(
+        "stages:\n  ready:\n    cmd: python -c \"print('trained')\"\n    deps: [metrics.json]\n"
+    )
+    write_gates(root, "evaluation: {model: models/model, test_data: data/test.csv, label: y}\n" + GOOD_GATES)
+    register_champion(root)
+    config = load_config(root)
+    cold, cold_log = run_tier(config, Tier.MODEL, warm=False)
+    first, first_log = run_tier(config, Tier.MODEL)  # starts the model tier's server, which forks the gates
+    assert wait_for_replacements(root, timeout=120)  # then preloads what the gates imported
+    warm, warm_log = run_tier(config, Tier.MODEL)
+    assert cold.verdict is first.verdict is warm.verdict is Verdict.PASSED
+    assert _gate_figures(warm_log) == _gate_figures(first_log) == _gate_figures(cold_log)
+    assert "gates: forked from the tier's warm server" not in _gates_lines(cold_log)
+    for log in (first_log, warm_log):
+        assert "gates: forked from the tier's warm server" in _gates_lines(log)
+        assert not [text for text in notices(log) if "cold" in text]
+    [status] = [s for s in server_statuses(root) if s.tier == "model"]
+    assert "mlflow" in status.preloaded  # learned from the first gates child
 
 
 @pytest.fixture

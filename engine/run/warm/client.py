@@ -1,4 +1,4 @@
-"""Start, reach and restart the warm servers; run one pytest in a forked child of one of them.
+"""Start, reach and restart the warm servers; run one pytest (or the gates child) in a forked child of one of them.
 
 One server per (project, tier, interpreter) at most, owned by this mlci process: it exits
 when mlci does (its socket closes), when it has run nothing for the idle timeout, or when
@@ -54,6 +54,7 @@ __all__ = [
     "Lease",
     "ServerStatus",
     "WarmProcess",
+    "WarmServer",
     "WarmUnavailable",
     "lease",
     "release",
@@ -566,6 +567,9 @@ class _Pool:
             server.stop()
 
 
+WarmServer = _Server
+"""A leased server, as `Lease.server` gives it: what a run forks from, and what `release` takes back."""
+
 _POOL = _Pool()
 atexit.register(_POOL.stop)
 
@@ -648,7 +652,8 @@ def server_statuses(root: Path | None = None) -> list[ServerStatus]:
 class WarmProcess(StreamedOutput):
     """One pytest run forked by a warm server: the interface of `GroupProcess`.
 
-    `argv` are pytest's arguments (no interpreter, no `-m pytest`).
+    `argv` are pytest's arguments (no interpreter, no `-m pytest`); given `module`, the arguments of
+    `python -m module` instead, its stdout written into the file `stdout` (and stderr streamed).
     """
 
     def __init__(
@@ -661,8 +666,12 @@ class WarmProcess(StreamedOutput):
         on_lines: Callable[[tuple[str, ...]], None],
         wake_on: Path | None = None,
         end_line: str | None = None,
+        module: str | None = None,
+        stdout: Path | None = None,
     ) -> None:
         self.server = server
+        self._module = module
+        self._stdout = stdout
         self._wake_on = wake_on
         """A file (the test report) whose every write wakes the wait to call `tick`, not at its next interval."""
         self._bell: FileBell | None = None
@@ -687,8 +696,11 @@ class WarmProcess(StreamedOutput):
     def start(self) -> None:
         """Have the server fork the run; raises WarmUnavailable when it cannot (the caller runs it cold)."""
         read_fd, write_fd = os.pipe()
-        request = {"argv": list(self.argv), "env": self._env, "cwd": str(self._cwd)}
-        self.server.last_request = request
+        request: dict[str, Any] = {"argv": list(self.argv), "env": self._env, "cwd": str(self._cwd)}
+        if self._module is not None:
+            request.update(module=self._module, stdout=str(self._stdout) if self._stdout is not None else "")
+        else:  # the run a replacement server's spare child is prepared for: the tier's pytest run
+            self.server.last_request = request
         try:
             try:
                 socket.send_fds(self.server.sock, [json.dumps(request).encode() + b"\n"], [write_fd])

@@ -9,6 +9,8 @@ output pipe passed as a file descriptor with each request):
     server -> {"preloaded": [...], "skipped": [...], "warmup_s": 3.1, "sys_path": [...], "pid": 123}
               or {"violation": [MODULE...], "what": "...", "level": "warning|info"} (and exits): restart without them
     client -> {"argv": [...], "env": {...}, "cwd": ROOT}  + the write end of the output pipe
+    client -> {"module": NAME, "stdout": PATH, "argv": [...], "env": {...}, "cwd": ROOT}  + the pipe:
+              `python -m NAME ARGV...` rather than pytest (the gates child), its stdout into PATH
     client -> {"prepare": REQUEST}  (no pipe, no answer) the run a spare child is to be prepared for, given
               to a server that replaces another, before its first request
     server -> {"started": PID, "prepared": BOOL}   the child, leader of a process group of its own;
@@ -27,6 +29,11 @@ heavy interpreter's teardown is the kernel's job. Nothing of the project lives i
 server (the client never names the project's own modules, and a module found under the
 root outside an environment is refused here too), so every child reads the project's
 files as they are now.
+
+The model tier's server also forks its gates child (`python -m mlci.engine gates`, a "module" request)
+when the project's interpreter is mlci's: the child finds MLflow, the data libraries and the model's
+framework already imported, and loads the model fresh. A module request neither takes nor drops
+the spare child below, which stays prepared for the tier's next pytest run.
 
 A spare child is ready before each run but the first: once a run ends, the server forks the
 next one with the same request, and it builds pytest's config (plugins, options, ini files)
@@ -448,8 +455,11 @@ class _Server:
             names = ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
             self.send({"error": f"a thread runs in the server ({names}): forking is not safe"})
             return
-        self.last = request
-        spare = self.take_spare(request, out_fd)
+        # A module run (the gates child) leaves the spare, prepared for the tier's pytest run, as it is.
+        spare = None
+        if not request.get("module"):
+            self.last = request
+            spare = self.take_spare(request, out_fd)
         if spare is not None:
             self.child, self.child_fd = spare.pid, spare.pidfd
         else:
@@ -634,7 +644,8 @@ def _child(
     link: socket.socket | None = None,
     close: socket.socket | None = None,
 ) -> None:
-    """A run: pytest in-process with `request`'s arguments, environment and directory, its output on `out_fd`.
+    """A run: pytest in-process with `request`'s arguments, environment and directory, its output on `out_fd`
+    (or, for a "module" request, that module run as `__main__`, its stdout into the request's file).
 
     A spare child is given `link` instead of `out_fd`: it builds pytest's config with its output
     on /dev/null and waits at the gate (`_gate`) for its run's pipe. `close` is the server's end
@@ -655,17 +666,27 @@ def _child(
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request["env"].items()})
         argv = [str(a) for a in request["argv"]]
-        sys.argv = ["pytest", *argv]
+        module = request.get("module")
+        sys.argv = [str(module) if module else "pytest", *argv]
         # `python -m pytest` puts the working directory first on sys.path; so does the server's own
         # `-m` start, but say it again in case the request names another directory.
         sys.path[0] = cwd
         _reseed()
         gc.enable()
-        import pytest
+        if module:
+            # `mlci` ends its process itself (`process_exit`: atexit handlers, then os._exit), past the
+            # `finally` below: what the run learned is written from an atexit handler instead.
+            import atexit
 
-        code = int(pytest.main(argv, plugins=[_gate(pytest, link)] if link is not None else None))
+            atexit.register(_write_learned, learned_dir, before, owned)
+            _run_module(str(module), request.get("stdout"))
+            code = 0
+        else:
+            import pytest
+
+            code = int(pytest.main(argv, plugins=[_gate(pytest, link)] if link is not None else None))
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         import traceback
 
@@ -677,6 +698,17 @@ def _child(
                 stream.flush()
         _write_learned(learned_dir, before, owned)
         os._exit(code)
+
+
+def _run_module(module: str, stdout: str | None) -> None:
+    """`python -m module` in this process (its exit status by SystemExit), its stdout into the file `stdout`."""
+    import runpy
+
+    if stdout:
+        fd = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(fd, 1)
+        os.close(fd)
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 def _output_to(fd: int) -> None:
