@@ -32,15 +32,18 @@ INTERVAL_S = 0.5
 TOP_TESTS = 40
 TICKS = os.sysconf("SC_CLK_TCK")
 
+COLD_PYTEST = r"-m (?:pytest|mlci\.engine\.run\.pytest_main) -p mlci\.engine\.run\.pytest_plugin"
+"""A tier's cold pytest run (`pytest_main` since it ends without the interpreter's teardown)."""
+
 KINDS: tuple[tuple[str, str], ...] = (
     (r"warm\.server", "warm servers and their runs"),
     (r"-m mlci\.engine gates", "gates (mlci gates, the model tier's child)"),
     (r"-m mlci\.engine report", "mlci report"),
     (r"exec\(eval\(sys\.stdin", "pytest-xdist workers (in-process tests)"),
-    (r"-m pytest -p mlci\.engine\.run\.pytest_plugin .*tests/unit", "sample: code tier (cold)"),
-    (r"-m pytest -p mlci\.engine\.run\.pytest_plugin .*tests/model", "sample: model tier tests"),
-    (r"-m pytest -p mlci\.engine\.run\.pytest_plugin .*tests/data", "sample: data tier (cold)"),
-    (r"-m pytest -p mlci\.engine\.run\.pytest_plugin", "test projects' tier runs"),
+    (COLD_PYTEST + " .*tests/unit", "sample: code tier (cold)"),
+    (COLD_PYTEST + " .*tests/model", "sample: model tier tests"),
+    (COLD_PYTEST + " .*tests/data", "sample: data tier (cold)"),
+    (COLD_PYTEST, "test projects' tier runs"),
     (r"credit\.train", "sample: training"),
     (r"credit\.(evaluate|prepare)", "sample: evaluate, prepare"),
     (r"mlci-tui|mlci\.tui", "dashboards"),

@@ -30,6 +30,8 @@ from mlci.engine.config.loader import Config
 __all__ = ["SHIM_MODULES", "Interpreter", "mlci_path", "project_interpreter"]
 
 SHIM_MODULES = (
+    "process_exit.py",
+    "run/pytest_main.py",
     "run/pytest_plugin.py",
     "run/affected_plugin.py",
     "run/file_reads.py",

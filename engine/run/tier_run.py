@@ -1,6 +1,7 @@
 """Run one tier once: its command in its own process group, its results from pytest's reports, its verdict.
 
-* code and data tiers: `python -m pytest -p mlci.engine.run.pytest_plugin <pytest_args> <tests>`;
+* code and data tiers: `python -m pytest -p mlci.engine.run.pytest_plugin <pytest_args> <tests>` (started
+  as `-m mlci.engine.run.pytest_main`, the same less the interpreter's teardown; or forked by a warm server);
 * model tier: `python -m dvc repro <stale stages>` with `MLCI_TRAIN_MODE` (quick or full),
   `MLFLOW_TRACKING_URI` and `MLFLOW_RUN_ID` (a run mlci creates first, so that whoever follows
   it live sees the training from its first epoch), then the tier's pytest tests, then the
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     from mlci.engine.run.warm.client import WarmProcess, WarmServer
 
 __all__ = ["TierRun", "evaluate_gates_if_available", "failing_gates", "register_candidate", "tier_environment"]
+
+PYTEST_MAIN = "mlci.engine.run.pytest_main"
+"""What a cold run starts in place of `-m pytest` (see `pytest_main`)."""
 
 Emit = Callable[[Event], None]
 
@@ -279,10 +283,11 @@ class TierRun:
     # -- commands ---------------------------------------------------------------------------------
 
     def _pytest_argv(self, tests: Sequence[str], pytest_args: Sequence[str]) -> tuple[str, ...]:
-        return (str(self.interpreter.path), "-m", "pytest", *self._pytest_args(tests, pytest_args))
+        # `python -m pytest`, less the interpreter's teardown once pytest has returned (see `pytest_main`).
+        return (str(self.interpreter.path), "-m", PYTEST_MAIN, *self._pytest_args(tests, pytest_args))
 
     def _pytest_args(self, tests: Sequence[str], pytest_args: Sequence[str]) -> tuple[str, ...]:
-        """pytest's own arguments (after `python -m pytest`), the same warm and cold."""
+        """pytest's own arguments (after `python -m pytest`, or `pytest_main`), the same warm and cold."""
         return ("-p", "mlci.engine.run.pytest_plugin", *pytest_args, *tests)
 
     def _spawn(

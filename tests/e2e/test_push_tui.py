@@ -76,7 +76,8 @@ def wait_until(condition: object, what: str, timeout: float) -> None:
 
 
 def check_is_testing(sandbox: Path) -> bool:
-    return any("/mlci-check-" in cwd and " -m pytest " in command for cwd, command in processes_of(sandbox))
+    cold_pytest = " -m mlci.engine.run.pytest_main "
+    return any("/mlci-check-" in cwd and cold_pytest in command for cwd, command in processes_of(sandbox))
 
 
 def overlapping_runs(sandbox: Path) -> list[tuple[str, int, int]]:

@@ -15,6 +15,7 @@ from mlci.engine.config.loader import load_config
 from mlci.engine.events import Notice, OutputLines, TestOutcome, Tier, TierFinished, TierStarted, Verdict
 from mlci.engine.run.process_group import StreamedOutput
 from mlci.engine.run.tier_run import TierRun
+from mlci.engine.run.warm.client import stop_servers
 
 from tests.loop_projects import EventLog, living_processes, make_dvc_project, make_project, write, written
 
@@ -88,11 +89,43 @@ def test_each_test_gets_its_outcome_from_pytest_itself(tmp_path: Path) -> None:
     assert (finished.passed, finished.failed) == (3, 3)  # passes, xfail, xpass | fail, two errors
 
 
+AT_EXIT_CONFTEST = """
+import atexit
+import pathlib
+
+atexit.register(lambda: pathlib.Path("atexit.txt").write_text("ran"))
+
+
+class _Teardown:
+    def __del__(self):
+        pathlib.Path("teardown.txt").write_text("ran")
+
+
+KEPT = _Teardown()  # collected only when the interpreter tears its modules down
+"""
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_a_run_ends_after_the_atexit_handlers_without_the_interpreters_teardown(tmp_path: Path, warm: bool) -> None:
+    """What a test registered to run at exit runs; the seconds of tearing torch's modules down are not spent."""
+    tests = {"tests/conftest.py": AT_EXIT_CONFTEST, "tests/test_ok.py": "def test_one():\n    pass\n"}
+    root = make_project(tmp_path / "p", tests=tests)
+    try:
+        log, _ = run_tier(root, warm=warm)
+    finally:
+        stop_servers()
+    assert log.finished(Tier.CODE)[-1].verdict is Verdict.PASSED
+    assert (root / "atexit.txt").read_text() == "ran"
+    assert not (root / "teardown.txt").exists()
+    if warm:
+        assert not any("cold" in e.text for e in log.snapshot() if isinstance(e, Notice))
+
+
 def test_a_green_tier_passes_and_says_what_it_ran(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", tests={"tests/test_ok.py": "def test_one():\n    pass\n"})
     log, _ = run_tier(root)
     started = next(e for e in log.snapshot() if isinstance(e, TierStarted))
-    assert started.command[1:5] == ("-m", "pytest", "-p", "mlci.engine.run.pytest_plugin")
+    assert started.command[1:5] == ("-m", "mlci.engine.run.pytest_main", "-p", "mlci.engine.run.pytest_plugin")
     finished = log.finished(Tier.CODE)[-1]
     assert (finished.verdict, finished.passed, finished.failed, finished.plan_id) == (Verdict.PASSED, 1, 0, 1)
     output = [line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines]

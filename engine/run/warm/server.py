@@ -56,6 +56,7 @@ project's interpreter is not mlci's (see `mlci.engine.run.interpreter`).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import importlib
@@ -676,8 +677,6 @@ def _child(
         if module:
             # `mlci` ends its process itself (`process_exit`: atexit handlers, then os._exit), past the
             # `finally` below: what the run learned is written from an atexit handler instead.
-            import atexit
-
             atexit.register(_write_learned, learned_dir, before, owned)
             _run_module(str(module), request.get("stdout"))
             code = 0
@@ -693,11 +692,22 @@ def _child(
         traceback.print_exc()
         code = 3
     finally:
+        _at_exit()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         _write_learned(learned_dir, before, owned)
         os._exit(code)
+
+
+def _at_exit() -> None:
+    """What Python's shutdown does before it tears the modules down, as a cold run does (`pytest_main`): wait for
+    the run's non-daemon threads, run the atexit handlers (a test's at-exit work happens warm too)."""
+    with contextlib.suppress(BaseException):
+        wait_for_threads = getattr(threading, "_shutdown", None)
+        if wait_for_threads is not None:
+            wait_for_threads()
+        atexit._run_exitfuncs()
 
 
 def _run_module(module: str, stdout: str | None) -> None:
