@@ -6,7 +6,8 @@ last step then tears down every module, one by one: a second of CPU once torch a
 loaded (`mlci gates`, which is also the model tier's gates child, `mlci report`, a check that
 ran the model tier, the dashboard), spent on a process about to go. `exit_without_teardown`
 does the first steps, in the same order, and ends the process there. `mlci` and `mlci-tui`
-end through it.
+end through it, and so does a tier's cold pytest run (`run.pytest_main`), in the project's
+interpreter: standard library only.
 """
 
 from __future__ import annotations
