@@ -11,6 +11,7 @@ from mlci.tui.app import MlciApp
 from mlci.tui.components.git_header import GitHeader
 
 from tests.gitrepos import isolated_git, make_repo
+from tests.pilot_wait import until
 
 
 @pytest.fixture(autouse=True)
@@ -38,13 +39,19 @@ async def test_a_repository_git_cannot_read_is_a_notice_and_the_app_stays(tmp_pa
     config = load_config(work)
     reason = breakage(work)  # type: ignore[operator]
     app = MlciApp(config, start_engine=False)
+
+    def messages() -> list[str]:
+        return [str(n.message) for n in app._notifications]
+
+    def header() -> str:
+        return str(app.query_one(GitHeader).render())
+
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        messages = [str(n.message) for n in app._notifications]
-        assert any(f"git cannot read {work}" in m and reason in m for m in messages), messages
+        # The first read starts after the first paint, which a busy machine may not have reached yet.
+        await until(pilot, lambda: bool(messages()) and "git cannot read" in header())
+        assert any(f"git cannot read {work}" in m and reason in m for m in messages()), messages()
         assert app.is_running
-        assert "git cannot read this repository" in str(app.query_one(GitHeader).render())
+        assert "git cannot read this repository" in header()
         app.refresh_git_state()  # and again: still a notice, still running
         await app.workers.wait_for_complete()
         await pilot.pause()
