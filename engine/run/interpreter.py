@@ -8,8 +8,8 @@ The tiers run in the project's interpreter, so mlci can live in an environment o
 3. `$VIRTUAL_ENV/bin/python` (the environment the user activated);
 4. mlci's own interpreter.
 
-What mlci needs inside that interpreter (its pytest plugin and the warm runner's server)
-imports only the standard library and pytest. When the interpreter is not mlci's own,
+What mlci needs inside that interpreter (its pytest plugin, the launcher of a cold run and the
+warm runner's server) imports only the standard library and pytest. When the interpreter is not mlci's own,
 those few modules are copied into a directory of their own (`mlci_path`), which goes first
 on `PYTHONPATH`: nothing of mlci has to be installed in the project's environment, and an
 older mlci installed there does not shadow them.
