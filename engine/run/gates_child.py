@@ -14,8 +14,9 @@ model tier (`evaluate_gates_if_available`) and anyone else who wants the gates o
 process all come through `run_gates_child`.
 
 In a watching session the model tier hands it its warm server (when the project's interpreter
-is mlci's): the child is then forked from the server, with MLflow, the data libraries and the
-model's framework already imported, and is otherwise the same command. It still starts clean
+is mlci's): the child is then forked from the server, with what the tier's tests preloaded
+(MLflow's pyfunc, the data libraries, the model's framework) already imported, and is otherwise
+the same command. It still starts clean
 of the project (the server never imports it) and exits after the report; a server that cannot
 fork it leaves the child to a fresh interpreter.
 """

@@ -201,8 +201,18 @@ def _gates_lines(log: EventLog) -> list[str]:
     return [line for e in log.snapshot() if isinstance(e, OutputLines) for line in e.lines if line.startswith("gates:")]
 
 
-def test_the_model_tiers_gates_fork_from_its_warm_server_and_give_the_cold_report(tmp_path: Path) -> None:
+def test_the_model_tiers_gates_fork_from_its_warm_server_and_give_the_cold_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A model tier that retrains nothing gives its verdict without importing MLflow and the model's libraries."""
+    forked: list[tuple[str | None, int | None]] = []
+    start = WarmProcess.start
+
+    def spy(self: WarmProcess) -> None:
+        start(self)
+        forked.append((self.module, self.pgid))
+
+    monkeypatch.setattr(WarmProcess, "start", spy)
     root = build_gate_project(tmp_path / "proj")
     # The model is already trained: the tier's stage only says so, and the gates judge that model.
     (root / "dvc.yaml").write_text(
@@ -212,8 +222,8 @@ def test_the_model_tiers_gates_fork_from_its_warm_server_and_give_the_cold_repor
     register_champion(root)
     config = load_config(root)
     cold, cold_log = run_tier(config, Tier.MODEL, warm=False)
+    assert forked == []
     first, first_log = run_tier(config, Tier.MODEL)  # starts the model tier's server, which forks the gates
-    assert wait_for_replacements(root, timeout=120)  # then preloads what the gates imported
     warm, warm_log = run_tier(config, Tier.MODEL)
     assert cold.verdict is first.verdict is warm.verdict is Verdict.PASSED
     assert _gate_figures(warm_log) == _gate_figures(first_log) == _gate_figures(cold_log)
@@ -222,7 +232,10 @@ def test_the_model_tiers_gates_fork_from_its_warm_server_and_give_the_cold_repor
         assert "gates: forked from the tier's warm server" in _gates_lines(log)
         assert not [text for text in notices(log) if "cold" in text]
     [status] = [s for s in server_statuses(root) if s.tier == "model"]
-    assert "mlflow" in status.preloaded  # learned from the first gates child
+    # Each gates child was a child of the server (a group of its own), and taught it nothing to preload.
+    assert [module for module, _ in forked] == ["mlci.engine", "mlci.engine"]
+    assert status.pid not in {pgid for _, pgid in forked}
+    assert "mlflow" not in status.preloaded
 
 
 @pytest.fixture

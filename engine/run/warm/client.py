@@ -670,7 +670,8 @@ class WarmProcess(StreamedOutput):
         stdout: Path | None = None,
     ) -> None:
         self.server = server
-        self._module = module
+        self.module = module
+        """The module the child runs as `python -m` (None: pytest)."""
         self._stdout = stdout
         self._wake_on = wake_on
         """A file (the test report) whose every write wakes the wait to call `tick`, not at its next interval."""
@@ -697,8 +698,8 @@ class WarmProcess(StreamedOutput):
         """Have the server fork the run; raises WarmUnavailable when it cannot (the caller runs it cold)."""
         read_fd, write_fd = os.pipe()
         request: dict[str, Any] = {"argv": list(self.argv), "env": self._env, "cwd": str(self._cwd)}
-        if self._module is not None:
-            request.update(module=self._module, stdout=str(self._stdout) if self._stdout is not None else "")
+        if self.module is not None:
+            request.update(module=self.module, stdout=str(self._stdout) if self._stdout is not None else "")
         else:  # the run a replacement server's spare child is prepared for: the tier's pytest run
             self.server.last_request = request
         try:

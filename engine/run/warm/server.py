@@ -31,9 +31,11 @@ root outside an environment is refused here too), so every child reads the proje
 files as they are now.
 
 The model tier's server also forks its gates child (`python -m mlci.engine gates`, a "module" request)
-when the project's interpreter is mlci's: the child finds MLflow, the data libraries and the model's
-framework already imported, and loads the model fresh. A module request neither takes nor drops
-the spare child below, which stays prepared for the tier's next pytest run.
+when the project's interpreter is mlci's: the child finds what the tier's tests preloaded (MLflow's
+pyfunc, the data libraries, the model's framework) already imported, and loads the model fresh. A
+module request neither takes nor drops the spare child below, which stays prepared for the tier's
+next pytest run, and teaches the server nothing (what the gates import beyond the tests' modules,
+DVC among them, would slow every start of the server for one child).
 
 A spare child is ready before each run but the first: once a run ends, the server forks the
 next one with the same request, and it builds pytest's config (plugins, options, ini files)
@@ -675,9 +677,9 @@ def _child(
         _reseed()
         gc.enable()
         if module:
-            # `mlci` ends its process itself (`process_exit`: atexit handlers, then os._exit), past the
-            # `finally` below: what the run learned is written from an atexit handler instead.
-            atexit.register(_write_learned, learned_dir, before, owned)
+            # `mlci` ends its process itself (`process_exit`), past the `finally` below, so nothing is
+            # learned from it: the server keeps preloading what the tier's tests need, not DVC and the
+            # hundred modules the gates add to every start for a child that imports them itself.
             _run_module(str(module), request.get("stdout"))
             code = 0
         else:
