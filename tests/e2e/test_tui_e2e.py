@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.loop_projects import wait_until
 from tests.tmux import Tmux
 
 pytestmark = pytest.mark.e2e
@@ -75,11 +76,14 @@ def test_training_curve_grows_on_screen_while_the_model_tier_trains(sandbox: Pat
 
 def test_quitting_during_a_run_leaves_no_process(sandbox: Path, tmux: Tmux) -> None:
     open_tui(tmux, sandbox)
+    reached = sandbox.parent / "hang-reached"  # outside the project: not a change the dashboard would see
     (sandbox / "tests" / "unit" / "test_hang.py").write_text(
-        "import time\n\n\ndef test_hangs():\n    time.sleep(600)\n"
+        f"import pathlib, time\n\n\ndef test_hangs():\n    pathlib.Path({str(reached)!r}).touch()\n"
+        "    time.sleep(600)\n"
     )
     tmux.wait_for("code  ◐ running", timeout=120)
-    tmux.wait_for("test_hang.py", timeout=120)  # pytest has reached the hanging test
+    # pytest has reached the hanging test (whichever run: the edit may land in mlci's first plan or supersede it).
+    wait_until(reached.exists, timeout=120, what="the code tier reaching the hanging test")
     assert processes_in(sandbox), "the code tier should be running in the project"
     tmux.send_keys("q")
     tmux.wait_until_dead(timeout=60)
