@@ -125,28 +125,30 @@ def run_gates_child(
 
     argv = gates_child_argv(config, model_path)
     child_env = env if env is not None else tool_env({"PYTHONUNBUFFERED": "1"})
-    broken = True  # until the child has started: a server whose fork failed, then a cold start that raised
-    process: GroupProcess | WarmProcess | None = None
     # stdout goes to a file: a large report must not fill a pipe nobody reads while stderr streams.
     with tempfile.NamedTemporaryFile(prefix="mlci-gates-", suffix=".json") as out:
+        forked, cold_why = _forked(server, argv, config.root, child_env, on_lines, out) if server else (None, "")
         try:
-            started, broken, cold_why = _start(server, argv, config.root, child_env, on_lines, out)
-            process = started
-            if on_progress is not None and not isinstance(started, GroupProcess):
-                on_progress(FORKED)
+            process: GroupProcess | WarmProcess
+            if forked is not None:
+                process = forked
+                if on_progress is not None:
+                    on_progress(FORKED)
+            else:
+                process = GroupProcess(argv, cwd=config.root, env=child_env, stdout=out, on_lines=on_lines)
+                process.start()
             if on_start is not None:
-                on_start(started)
+                on_start(process)
             try:
-                outcome = started.wait(deadline=deadline, stop=stop or threading.Event())
+                outcome = process.wait(deadline=deadline, stop=stop or threading.Event())
             finally:
                 if on_start is not None:
                     on_start(None)
         finally:
-            if server is not None:
+            if forked is not None:
                 from mlci.engine.run.warm.client import release
 
-                # A forked child's server may also have failed during the run.
-                release(server, broken=broken or getattr(process, "broken", False))
+                release(forked.server, broken=forked.broken)  # the server may have failed during the run
         out.seek(0)
         text = out.read().decode("utf-8", errors="replace")
     if outcome.ending is not Ending.EXITED:
@@ -157,34 +159,26 @@ def run_gates_child(
     return GatesChildOutcome(Ending.EXITED, found, warm=cold_why)
 
 
-def _start(
-    server: WarmServer | None,
+def _forked(
+    server: WarmServer,
     argv: tuple[str, ...],
     root: Path,
     env: Mapping[str, str],
     on_lines: Callable[[tuple[str, ...]], None],
     out: IO[bytes],
-) -> tuple[GroupProcess | WarmProcess, bool, str]:
-    """The child, started: forked by `server` when given and able, else in a fresh interpreter. Also whether
-    the server broke, and why it could not fork the child ("" when it did, or when none was given)."""
-    why = ""
-    if server is not None:
-        from mlci.engine.run.warm.client import WarmProcess, WarmUnavailable
+) -> tuple[WarmProcess | None, str]:
+    """The child forked by `server`, started; or None and why, the server then released."""
+    from mlci.engine.run.warm.client import WarmProcess, WarmUnavailable, release
 
-        forked = WarmProcess(
-            server, argv[3:], cwd=root, env=env, on_lines=on_lines, module=GATES_MODULE, stdout=Path(out.name)
-        )
-        try:
-            forked.start()
-            return forked, False, ""
-        except WarmUnavailable as exc:
-            why = str(exc) or type(exc).__name__
-        broken = forked.broken
-    else:
-        broken = False
-    process = GroupProcess(argv, cwd=root, env=env, stdout=out, on_lines=on_lines)
-    process.start()
-    return process, broken, why
+    forked = WarmProcess(
+        server, argv[3:], cwd=root, env=env, on_lines=on_lines, module=GATES_MODULE, stdout=Path(out.name)
+    )
+    try:
+        forked.start()
+    except WarmUnavailable as exc:
+        release(server, broken=forked.broken)
+        return None, str(exc) or type(exc).__name__
+    return forked, ""
 
 
 def evaluate_gates_in_subprocess(
