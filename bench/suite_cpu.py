@@ -2,6 +2,9 @@
 
     python bench/suite_cpu.py [COMMAND...] 2>LOG  (default: the suite as `make test` runs it; its output to LOG)
 
+With SUITE_CPU_DUMP=FILE it also writes every process seen to FILE, one per line, tab-separated:
+CPU-seconds, kind, the test it was started in, command line (for sorting and grouping by hand).
+
 On a 2-core machine the suite keeps both cores busy from start to end, so its wall time is
 its CPU time over two: only less CPU makes it faster, and this says which processes to look
 at. Every 0.5 s it reads `/proc/PID/stat` of every process (user + system time, command
@@ -138,15 +141,19 @@ def main() -> int:
     by_test: dict[str, float] = {}
     unsorted: dict[str, float] = {}  # "other Python" by command line: what KINDS could name next
     count: Counter[str] = Counter()
+    rows: list[str] = []
     for key, (line, cpu) in seen.items():
         kind = kind_of(line)
         used = cpu - before.get(key, (line, 0.0))[1]
+        rows.append(f"{used:.2f}\t{kind}\t{tests.get(key, '')}\t{line[:300]}")
         by_kind[kind] = by_kind.get(kind, 0.0) + used
         count[kind] += 1
         if kind == "other Python":
             unsorted[line[:150]] = unsorted.get(line[:150], 0.0) + used
         if tests.get(key):
             by_test[tests[key]] = by_test.get(tests[key], 0.0) + used
+    if dump := os.environ.get("SUITE_CPU_DUMP"):
+        Path(dump).write_text("\n".join(rows) + "\n")
     total = sum(by_kind.values())
     print(f"{' '.join(command)}: exit {code}, {wall:.0f} s wall, {total:.0f} CPU-s seen ({total / wall:.2f} cores)")
     print(f"cores busy, minute by minute: {busy_cores(timeline, started)}")
