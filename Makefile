@@ -19,11 +19,16 @@ $(PY):
 # where a machine keeps its torch wheel (this one carries a CPU build on disk), and uv does not
 # read it. uv installs the rest: it downloads and byte-compiles on every core, where pip does
 # one file after another (49 s against 78 s for the whole step here, from empty caches).
+# For the same reason pip does not byte-compile torch: compileall does, on every core, before uv
+# starts (so that nothing is being written while it reads); 26-32 s against 41 s for this step.
+# It exits 1 on the few files no Python 3.11 compiles (torch's own tests of Python 3.12 syntax),
+# which pip's compile skips as quietly. uv byte-compiles only what it installs.
 # Should uv fail, pip does the whole install.
 DEPS := -r sample_project/requirements.txt -e '.[dev]'
 TORCH_PIN = $(shell grep -E '^torch[=<>~!]' sample_project/requirements.txt)
 $(STAMP): $(PY) pyproject.toml sample_project/requirements.txt
-	$(PY) -m pip install --quiet uv '$(TORCH_PIN)'
+	$(PY) -m pip install --quiet --no-compile uv '$(TORCH_PIN)'
+	@$(PY) -m compileall -qq -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))') || true
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --compile-bytecode $(DEPS) || \
 		{ echo "uv could not install; installing with pip"; $(PY) -m pip install --quiet $(DEPS); }
 	touch $(STAMP)
