@@ -145,7 +145,8 @@ def main() -> int:
     for key, (line, cpu) in seen.items():
         kind = kind_of(line)
         used = cpu - before.get(key, (line, 0.0))[1]
-        rows.append(f"{used:.2f}\t{kind}\t{tests.get(key, '')}\t{line[:300]}")
+        flat = " ".join(line.split())  # a `python -c` script's lines and tabs would break the row
+        rows.append(f"{used:.2f}\t{kind}\t{tests.get(key, '')}\t{flat[:300]}")
         by_kind[kind] = by_kind.get(kind, 0.0) + used
         count[kind] += 1
         if kind == "other Python":
