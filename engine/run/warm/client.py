@@ -696,12 +696,15 @@ class WarmProcess(StreamedOutput):
 
     def start(self) -> None:
         """Have the server fork the run; raises WarmUnavailable when it cannot (the caller runs it cold)."""
-        read_fd, write_fd = os.pipe()
         request: dict[str, Any] = {"argv": list(self.argv), "env": self._env, "cwd": str(self._cwd)}
         if self.module is not None:
             request.update(module=self.module, stdout=str(self._stdout) if self._stdout is not None else "")
         else:  # the run a replacement server's spare child is prepared for: the tier's pytest run
             self.server.last_request = request
+        try:  # no pipe (out of descriptors) is one more way the server cannot serve: the caller runs it cold
+            read_fd, write_fd = os.pipe()
+        except OSError as exc:
+            raise WarmUnavailable(f"the warm server could not be given the run's output ({exc.strerror})") from exc
         try:
             try:
                 socket.send_fds(self.server.sock, [json.dumps(request).encode() + b"\n"], [write_fd])
