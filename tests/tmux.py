@@ -63,7 +63,11 @@ class Tmux:
         return self._tmux("display-message", "-p", "-t", self.name, "#{pane_dead}", check=False).stdout.strip() == "1"
 
     def wait_for(self, text: str, timeout: float = 60.0) -> str:
-        """Wait until `text` is on screen and return the screen; fail with the screen otherwise."""
+        """Wait until `text` is on screen and return the screen; fail with the screen otherwise.
+
+        The capture can catch a frame half-written (tmux takes the program's output as it comes,
+        top to bottom): to assert on several lines of one frame, wait for the lowest of them.
+        """
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:

@@ -99,10 +99,11 @@ def test_push_from_the_tui_shows_progress_and_sets_the_upstream(sandbox: Path, t
     tmux.width = 200  # the Push & CI column wraps "pushed 1 commit to origin/feature/readme" below that
     open_tui(tmux, sandbox)
     tmux.send_keys("p")
-    screen = tmux.wait_for("1 commit to push", timeout=60)
+    # The dialog's lowest line: a capture can catch a frame half-written, and tmux takes it top to bottom.
+    screen = tmux.wait_for("Pre-push check: runs first", timeout=60)
+    assert "1 commit to push" in screen
     assert "feature/readme → origin" in screen
     assert "Add demo notes" in screen
-    assert "Pre-push check: runs first" in screen
     tmux.send_keys("Enter")
     screen = tmux.wait_for("pushed 1 commit to origin/feature/readme", timeout=400)
     assert "pre-push check passed" in screen
