@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+
+from tests.dvc_init import dvc_init
 
 __all__ = [
     "GOOD_GATES",
@@ -120,10 +121,9 @@ def build_gate_project(root: Path) -> Path:
     git(root, "config", "user.email", "test@example.com")
     git(root, "config", "user.name", "test")
     git(root, "config", "commit.gpgsign", "false")
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, capture_output=True)
     # What `dvc config core.analytics false` writes into the empty config `dvc init` leaves,
     # without a second interpreter importing DVC.
-    (root / ".dvc" / "config").write_text("[core]\n    analytics = false\n")
+    dvc_init(root, config="[core]\n    analytics = false\n")
     metrics = _train_and_save(root)
     (root / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (root / "dvc.yaml").write_text(DVC_YAML)

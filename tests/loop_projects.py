@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -17,6 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mlci.engine.events import Event, TestOutcome, TestResult, Tier, TierFinished, TierStarted, Verdict
+
+from tests.dvc_init import dvc_init
 
 __all__ = [
     "MARKER_ENV",
@@ -85,11 +86,9 @@ def make_dvc_project(
     write(root / "mlci.yaml", config)
     write(root / ".gitignore", ".mlci/\n__pycache__/\nmlflow.db\nmlruns/\n")
     _git_init(root)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, env=env)
     # What `dvc config core.autostage false` writes into the empty config `dvc init` leaves,
     # without a second interpreter importing DVC.
-    (root / ".dvc" / "config").write_text("[core]\n    autostage = false\n")
+    dvc_init(root, config="[core]\n    autostage = false\n")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "start")
     return root

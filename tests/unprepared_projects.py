@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.dvc_init import dvc_init
+
 __all__ = [
     "TRAIN_PY",
     "build_unprepared_project",
@@ -125,8 +127,7 @@ def build_unprepared_project(root: Path, *, quality: float = 0.9, epochs: int = 
     git(root, "config", "user.name", "Dev")
     git(root, "config", "commit.gpgsign", "false")
     env = mlci_env()  # the stage's `python` is this interpreter, as it is for mlci's model tier
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, env=env)
-    (root / ".dvc" / "config").write_text("[core]\n    autostage = false\n", encoding="utf-8")
+    dvc_init(root, config="[core]\n    autostage = false\n")
     subprocess.run(
         [sys.executable, "-m", "dvc", "repro", "-q"], cwd=root, check=True, env=env, stdin=subprocess.DEVNULL
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dvc_init import dvc_init
 from tests.gitrepos import git, isolated_git, make_repo, refs, tiny_project
 
 pytestmark = pytest.mark.e2e
@@ -128,9 +129,11 @@ def dvc_project(work: Path) -> Path:
     (work / ".gitignore").write_text("__pycache__/\n.pytest_cache/\n")
     (work / "data").mkdir()
     (work / "data" / "rows.csv").write_text("id,value\n1,10\n2,20\n3,30\n")
+    dvc_init(work)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    for args in (("init", "-q"), ("add", "-q", "data/rows.csv")):
-        subprocess.run([sys.executable, "-m", "dvc", *args], cwd=work, check=True, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "add", "-q", "data/rows.csv"], cwd=work, check=True, env=env, capture_output=True
+    )
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "data and its tests")
     return work

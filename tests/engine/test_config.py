@@ -12,6 +12,8 @@ from mlci.engine.config.loader import load_config
 from mlci.engine.errors import ConfigError
 from mlci.engine.events import Tier
 
+from tests.dvc_init import dvc_init
+
 GOOD_GATES = textwrap.dedent(
     """\
     performance: {accuracy: {min: 0.92}, f1_score: {min: 0.88}, auc_roc: {min: 0.95}}
@@ -166,7 +168,7 @@ def test_mlci_config_says_which_values_were_inferred_and_which_written(tmp_path:
 
 def test_mlci_config_on_a_dvc_project_with_no_config_at_all(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    dvc_init(tmp_path)
     (tmp_path / "dvc.yaml").write_text("stages:\n  train:\n    cmd: python train.py\n")
     (tmp_path / "tests").mkdir()
     result = mlci("config", "--json", cwd=tmp_path)

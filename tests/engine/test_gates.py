@@ -16,6 +16,7 @@ from mlci.engine.events import GateReport, GateResult
 from mlci.engine.gates.baseline import find_baseline
 from mlci.engine.gates.evaluate import evaluate_gates, run_gates
 
+from tests.dvc_init import dvc_init
 from tests.gate_projects import (
     GOOD_GATES,
     build_gate_project,
@@ -395,7 +396,7 @@ def test_a_dvc_project_without_mlflow_gates_its_metrics_file(tmp_path: Path, mon
     root = tmp_path / "plain"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, capture_output=True)
+    dvc_init(root)
     (root / "dvc.yaml").write_text(
         "stages:\n  evaluate:\n    cmd: echo\n    metrics:\n      - eval/scores.json:\n          cache: false\n"
     )

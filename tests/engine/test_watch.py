@@ -13,6 +13,8 @@ import pytest
 from mlci.engine.events import ChangeDetected, Notice
 from mlci.engine.loop.watch import Watcher
 
+from tests.dvc_init import dvc_init
+
 TIMEOUT = 30.0
 """Generous: how long to wait for something that must come."""
 QUIET = 1.5
@@ -254,7 +256,7 @@ def test_stop_is_idempotent_and_a_non_git_directory_is_refused(tmp_path: Path, r
 @pytest.fixture
 def dvc_repo(repo: Path) -> Path:
     """The repo with DVC initialised and a data file tracked by `dvc add` (so git ignores it)."""
-    dvc(repo, "init", "-q")
+    dvc_init(repo)
     (repo / "data").mkdir()
     (repo / "data" / "raw.csv").write_text("a,b\n1,2\n")
     dvc(repo, "add", "-q", "data/raw.csv")
