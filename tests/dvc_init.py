@@ -37,8 +37,10 @@ def _template() -> Path:
 def dvc_init(root: Path, *, config: str = "") -> None:
     """What `dvc init` does in the git repository `root`; `config` replaces the empty `.dvc/config` it writes."""
     template = _template()
-    shutil.copytree(template / ".dvc", root / ".dvc")
-    shutil.copy2(template / ".dvcignore", root / ".dvcignore")
+    # Without the template's times: DVC keys a repository's site cache on `.dvc/tmp/btime`'s mtime
+    # (with its path), so that a new repository where a deleted one was gets a cache of its own.
+    shutil.copytree(template / ".dvc", root / ".dvc", copy_function=shutil.copy)
+    shutil.copy(template / ".dvcignore", root / ".dvcignore")
     subprocess.run(["git", "add", *STAGED], cwd=root, check=True, capture_output=True)
     if config:  # as `dvc config` would write it after `dvc init`: not staged
         (root / ".dvc" / "config").write_text(config, encoding="utf-8")
