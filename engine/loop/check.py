@@ -188,6 +188,9 @@ def check_commit(
 
 
 def _run_and_gate(config: Config, full: bool, reason: str, run_tiers: RunTiers, emit: Emit) -> CheckResult:
+    from mlci.engine.run.mlflow_ahead import import_mlflow_ahead
+
+    import_mlflow_ahead(config)  # while the code and data tiers run: the model tier's start waited for it
     result = run_tiers(config, full, reason)
     if Tier.MODEL in config.tiers or not result.ok:
         return result
