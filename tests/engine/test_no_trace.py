@@ -63,6 +63,26 @@ def test_with_a_committed_gate_file_the_model_tier_judges_the_gates_and_still_le
     _no_store(project)
 
 
+def test_a_check_that_fails_before_the_model_tier_makes_no_mlflow_store_though_mlflow_is_used(project: Path) -> None:
+    # The check imports MLflow's client while the tiers before the model tier run (`run.mlflow_ahead`): only the
+    # import. Opening the store then would make it, in a project whose store does not exist yet, for nothing.
+    (project / "mlci.yaml").write_text("mlflow:\n  experiment: credit\n")
+    # Red, and slow enough that an import begun at the check's start is over before the verdict (about 2 s).
+    (project / "tests" / "unit" / "test_arith.py").write_text(
+        "import time\n\n\ndef test_arithmetic():\n    time.sleep(4)\n    assert 1 + 1 == 3\n"
+    )
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "red, with MLflow")
+    assert load_config(project).mlflow.used
+    before = porcelain(project)
+    checked = mlci(project, "check")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "test_arithmetic" in checked.stdout
+    assert "model run" not in checked.stdout  # the model tier never started
+    assert porcelain(project) == before
+    _no_store(project)
+
+
 def test_mlci_init_writes_the_inferred_config_that_loads_back_the_same(project: Path) -> None:
     inferred = load_config(project, with_gates=False)
     done = mlci(project, "init")
