@@ -4,7 +4,9 @@ Builds the demo sandbox once (real git, DVC, MLflow, a trained model), then runs
 `--repeat` times, each on a fresh copy with a new empty commit (so no run is answered from the
 history of an earlier one), and prints the median of when each line came: each tier's start
 and verdict, and the gaps between a verdict and the next tier's start (what mlci does itself:
-planning, DVC's status, creating the model tier's MLflow run).
+planning, DVC's status, creating the model tier's MLflow run). The copies keep the sandbox's
+absolute paths (its DVC remote, its MLflow experiment's artifact folder): their runs' artifacts
+land in the template's `mlruns/`, which is deleted with it; only the times are kept.
 
 With `--mlci PATH` (repeatable) it times other `mlci` executables too, alternating with this
 checkout's, in the same run: another checkout's `.venv/bin/mlci` is the peer to compare with.
