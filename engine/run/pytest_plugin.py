@@ -14,11 +14,22 @@ prints `output_end_line(<the report file>)` after pytest's own output: the runne
 early verdict only once it has read pytest's output up to it, so no line of a run comes after
 its verdict. Without `MLCI_REPORT_FILE` the plugin does nothing. It imports only the stdlib,
 so loading it costs nothing in the test process.
+
+Once collection is done it also frees what collection left as garbage and freezes the rest
+(`gc.freeze`): the imported modules, torch's and pandas' above all, are most of the heap, and
+every full garbage collection walks all of it, those during the tests and the five pytest runs
+after the summary (its check for unraisable exceptions). On the sample project's unit tests
+those five took 0.9 s, during which a check's next tier waited for the process to end; frozen,
+the run ends 0.9 s sooner on 0.8x the CPU. Objects the tests make are collected as before, with
+pytest's hook for unraisable exceptions already installed; an object alive when collection ended
+is freed by its reference count, never as part of a cycle. A warm server freezes what it
+preloaded the same way before it forks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -31,6 +42,7 @@ __all__ = [
     "output_end_line",
     "pytest_addoption",
     "pytest_cmdline_main",
+    "pytest_collection_finish",
     "pytest_collectreport",
     "pytest_runtest_logreport",
     "pytest_runtest_logstart",
@@ -146,6 +158,12 @@ def pytest_cmdline_main(config: Any) -> None:
     from pathlib import Path
 
     config.pluginmanager.register(AffectedFirst(config, Path(state_dir), _STREAM.write), "mlci-affected")
+
+
+def pytest_collection_finish(session: Any) -> None:
+    if os.environ.get(REPORT_ENV):
+        gc.collect()  # collection's garbage, while pytest's hook for unraisable exceptions is installed
+        gc.freeze()
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:

@@ -121,6 +121,49 @@ def test_a_run_ends_after_the_atexit_handlers_without_the_interpreters_teardown(
         assert not any("cold" in e.text for e in log.snapshot() if isinstance(e, Notice))
 
 
+GARBAGE_CONFTEST = """
+import gc
+import pathlib
+
+
+class Cycle:
+    def __init__(self, name):
+        self.me, self.name = self, name  # a reference cycle: only the garbage collector frees it
+
+    def __del__(self):
+        pathlib.Path(self.name).write_text("collected")
+
+
+# Garbage in the oldest generation when collection ends, as a heavy import's cycles come to be:
+# only a full collection frees it.
+_kept = [Cycle("collection-garbage.txt")]
+gc.collect()
+_kept.clear()
+"""
+
+GARBAGE_TEST = """
+def test_leaves_a_cycle():
+    from conftest import Cycle
+
+    Cycle("test-garbage.txt")
+"""
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_what_collection_and_the_tests_leave_as_garbage_is_still_collected(tmp_path: Path, warm: bool) -> None:
+    """The plugin freezes what collection left alive (pytest's collections at the end then skip the imported
+    modules): the garbage made before, and by the tests after, is collected as with pytest alone."""
+    tests = {"tests/conftest.py": GARBAGE_CONFTEST, "tests/test_garbage.py": GARBAGE_TEST}
+    root = make_project(tmp_path / "p", tests=tests)
+    try:
+        log, _ = run_tier(root, warm=warm)
+    finally:
+        stop_servers()
+    assert log.finished(Tier.CODE)[-1].verdict is Verdict.PASSED
+    assert (root / "collection-garbage.txt").read_text() == "collected"
+    assert (root / "test-garbage.txt").read_text() == "collected"
+
+
 def test_a_green_tier_passes_and_says_what_it_ran(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", tests={"tests/test_ok.py": "def test_one():\n    pass\n"})
     log, _ = run_tier(root)
