@@ -15,15 +15,17 @@ early verdict only once it has read pytest's output up to it, so no line of a ru
 its verdict. Without `MLCI_REPORT_FILE` the plugin does nothing. It imports only the stdlib,
 so loading it costs nothing in the test process.
 
-Once collection is done it also frees what collection left as garbage and freezes the rest
-(`gc.freeze`): the imported modules, torch's and pandas' above all, are most of the heap, and
-every full garbage collection walks all of it, those during the tests and the five pytest runs
-after the summary (its check for unraisable exceptions). On the sample project's unit tests
-those five took 0.9 s, during which a check's next tier waited for the process to end; frozen,
-the run ends 0.9 s sooner on 0.8x the CPU. Objects the tests make are collected as before, with
-pytest's hook for unraisable exceptions already installed; an object alive when collection ended
-is freed by its reference count, never as part of a cycle. A warm server freezes what it
-preloaded the same way before it forks.
+It also keeps the garbage collector off the modules the tests import. Those (torch's and
+pandas' above all) are most of the heap, and every full collection walks all of it: while
+collection imports them (five full collections for torch, MLflow and pandas, a fifth of the
+import time), during the tests, and five times after pytest's summary (its check for unraisable
+exceptions), 0.9 s on the sample project's unit tests while a check's next tier waited for the
+process to end. So the collector is paused from the loading of the first conftest files to the
+end of collection; then one collection frees collection's garbage (pytest's hook for unraisable
+exceptions is installed by then) and `gc.freeze` moves what is left to the permanent
+generation, which later collections skip. Objects the tests make are collected as before; an
+object alive when collection ended is freed by its reference count, never as part of a cycle.
+A warm server does the same with what it preloads before it forks.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "pytest_cmdline_main",
     "pytest_collection_finish",
     "pytest_collectreport",
+    "pytest_load_initial_conftests",
     "pytest_runtest_logreport",
     "pytest_runtest_logstart",
     "pytest_sessionfinish",
@@ -65,6 +68,9 @@ def output_end_line(report: str) -> str:
     drops it (it names the report file, which no test's own output can know)."""
     return f"@@ mlci: end of pytest's output for {report} @@"
 
+
+_gc_paused = False
+"""Whether the plugin turned the garbage collector off (until collection ends)."""
 
 LONGREPR_MAX = 20_000
 """Characters of failure text kept per test: a huge diff should not make the stream crawl."""
@@ -160,10 +166,26 @@ def pytest_cmdline_main(config: Any) -> None:
     config.pluginmanager.register(AffectedFirst(config, Path(state_dir), _STREAM.write), "mlci-affected")
 
 
+def pytest_load_initial_conftests(early_config: Any, parser: Any, args: Any) -> None:
+    # Before pytest's own (`trylast`), which imports the first conftest files.
+    global _gc_paused
+    if os.environ.get(REPORT_ENV) and gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+
+
 def pytest_collection_finish(session: Any) -> None:
     if os.environ.get(REPORT_ENV):
         gc.collect()  # collection's garbage, while pytest's hook for unraisable exceptions is installed
         gc.freeze()
+    _resume_gc()
+
+
+def _resume_gc() -> None:
+    global _gc_paused
+    if _gc_paused:
+        gc.enable()
+        _gc_paused = False
 
 
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
@@ -186,6 +208,7 @@ def pytest_collectreport(report: Any) -> None:
 
 
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
+    _resume_gc()  # had collection never finished
     _STREAM.session = {"kind": "session", "exitstatus": int(exitstatus), "collected": int(session.testscollected)}
     _STREAM.pytest_session = session
 

@@ -142,17 +142,22 @@ _kept.clear()
 """
 
 GARBAGE_TEST = """
+import gc
+
+
 def test_leaves_a_cycle():
     from conftest import Cycle
 
+    assert gc.isenabled()  # paused while pytest collected, on again for the tests
     Cycle("test-garbage.txt")
 """
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 def test_what_collection_and_the_tests_leave_as_garbage_is_still_collected(tmp_path: Path, warm: bool) -> None:
-    """The plugin freezes what collection left alive (pytest's collections at the end then skip the imported
-    modules): the garbage made before, and by the tests after, is collected as with pytest alone."""
+    """The plugin pauses the garbage collector while pytest collects, then frees collection's garbage and freezes
+    what is left (pytest's collections at the end then skip the imported modules): the garbage made before,
+    and by the tests after, is collected as with pytest alone, and the tests run with the collector on."""
     tests = {"tests/conftest.py": GARBAGE_CONFTEST, "tests/test_garbage.py": GARBAGE_TEST}
     root = make_project(tmp_path / "p", tests=tests)
     try:
