@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlci.engine import short_lived
 from mlci.engine.config.metric_names import CLASSIFICATION_METRICS, canonical
 from mlci.engine.config.tracking_store import quiet_mlflow
 from mlci.engine.gates.model_environment import environment_differences
@@ -159,11 +160,12 @@ def load_model(path: Path) -> LoadedModel:
         raise ModelUnavailable(f"{path} is not an MLflow model (no MLmodel file)")
     quiet_mlflow()
     try:
-        import mlflow.pyfunc
+        with short_lived.loading():  # MLflow and the model's framework: most of the heap (`short_lived`)
+            import mlflow.pyfunc
 
-        # Its check of the model's requirements is made below (`model_environment`, `environment`): MLflow's
-        # costs 0.2 CPU-s a gates run and warns where the dashboard does not show it.
-        pyfunc = mlflow.pyfunc.load_model(str(path), suppress_warnings=True)
+            # Its check of the model's requirements is made below (`model_environment`, `environment`): MLflow's
+            # costs 0.2 CPU-s a gates run and warns where the dashboard does not show it.
+            pyfunc = mlflow.pyfunc.load_model(str(path), suppress_warnings=True)
     except Exception as exc:
         raise ModelUnavailable(f"unreadable model at {path}: {type(exc).__name__}: {exc}") from exc
     meta = pyfunc.metadata

@@ -67,10 +67,12 @@ def _interval_line(r: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlci.engine import short_lived
     from mlci.engine.config.loader import load_config
     from mlci.engine.gates.evaluate import evaluate_gates, gate_report_json
     from mlci.engine.run.gates_child import PROGRESS_PREFIX
 
+    short_lived.declare()  # the process ends with the command (the model tier's gates child too)
     config = load_config(Path(args.path))
 
     def progress(line: str) -> None:

@@ -48,11 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlci.engine import short_lived
     from mlci.engine.config.loader import load_config
     from mlci.engine.config.private_dir import PRIVATE_DIR, private_dir
     from mlci.engine.gates.pr_report import build_report, report_json, write_report
     from mlci.engine.run.gates_child import PROGRESS_PREFIX
 
+    short_lived.declare()  # the process ends with the command
     config = load_config(Path(args.path))
     output = (args.output if args.output is not None else config.root / DEFAULT_OUTPUT).resolve()
     if output.is_relative_to((config.root / PRIVATE_DIR).resolve()):
