@@ -105,16 +105,22 @@ KEPT = _Teardown()  # collected only when the interpreter tears its modules down
 """
 
 
-@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
-def test_a_run_ends_after_the_atexit_handlers_without_the_interpreters_teardown(tmp_path: Path, warm: bool) -> None:
-    """What a test registered to run at exit runs; the seconds of tearing torch's modules down are not spent."""
-    tests = {"tests/conftest.py": AT_EXIT_CONFTEST, "tests/test_ok.py": "def test_one():\n    pass\n"}
+def green_run(tmp_path: Path, tests: dict[str, str], *, warm: bool) -> tuple[EventLog, Path]:
+    """The code tier of a project with `tests`, run cold or warm (its server stopped after), and green."""
     root = make_project(tmp_path / "p", tests=tests)
     try:
         log, _ = run_tier(root, warm=warm)
     finally:
         stop_servers()
     assert log.finished(Tier.CODE)[-1].verdict is Verdict.PASSED
+    return log, root
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_a_run_ends_after_the_atexit_handlers_without_the_interpreters_teardown(tmp_path: Path, warm: bool) -> None:
+    """What a test registered to run at exit runs; the seconds of tearing torch's modules down are not spent."""
+    tests = {"tests/conftest.py": AT_EXIT_CONFTEST, "tests/test_ok.py": "def test_one():\n    pass\n"}
+    log, root = green_run(tmp_path, tests, warm=warm)
     assert (root / "atexit.txt").read_text() == "ran"
     assert not (root / "teardown.txt").exists()
     if warm:
@@ -159,12 +165,7 @@ def test_what_collection_and_the_tests_leave_as_garbage_is_still_collected(tmp_p
     what is left (pytest's collections at the end then skip the imported modules): the garbage made before,
     and by the tests after, is collected as with pytest alone, and the tests run with the collector on."""
     tests = {"tests/conftest.py": GARBAGE_CONFTEST, "tests/test_garbage.py": GARBAGE_TEST}
-    root = make_project(tmp_path / "p", tests=tests)
-    try:
-        log, _ = run_tier(root, warm=warm)
-    finally:
-        stop_servers()
-    assert log.finished(Tier.CODE)[-1].verdict is Verdict.PASSED
+    _, root = green_run(tmp_path, tests, warm=warm)
     assert (root / "collection-garbage.txt").read_text() == "collected"
     assert (root / "test-garbage.txt").read_text() == "collected"
 
