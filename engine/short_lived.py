@@ -6,7 +6,10 @@ collection walks all of it: during those imports, during the evaluation (the boo
 resamples make many objects) and during the latency timing, where a collection is a pause in
 the figure. In a process that ends after its command, the collector is paused while a model
 loads, and what the load brought in is frozen (`gc.freeze`) so that later collections skip it:
-`mlci gates` on the sample project took 2.44-2.51 s against 2.89-3.11 s, on 0.83x the CPU.
+`mlci gates` on the sample project takes 2.52 s against 2.97 s (`bench/bench_gates.py`), on
+0.88x the CPU. The load's own cyclic garbage is frozen with it rather than collected first (a
+full collection over that heap is what the pause saves): memory the process gives back when it
+ends.
 
 Only once `declare()` was called: a long-lived process (the dashboard, `mlci watch`) keeps
 what it loads collectable, since a frozen object is never freed as part of a cycle.

@@ -1,7 +1,7 @@
 """`dvc init` for the tests' projects: what DVC itself writes, made once per worker and copied.
 
-A `python -m dvc init` costs a quarter of a CPU-second (DVC's imports), and the suite's
-projects ran it 36 times. What it leaves does not depend on the project: `.dvc/` (an empty
+A `python -m dvc init` costs 0.4 CPU-s (DVC's imports), and the suite's projects ran it at
+least 36 times. What it leaves does not depend on the project: `.dvc/` (an empty
 config, a `.gitignore`, `tmp/btime`) and `.dvcignore`, the first three staged in git. So the
 first call in a worker runs the real command in a scratch repository, and every call copies
 what it wrote and stages the same files, as `dvc init` does.

@@ -2,7 +2,7 @@
 
 The model tier creates its MLflow run before its stages start (they log into it), and the
 first use of MLflow in an `mlci` process imports its client: in a pre-push check of the sample
-project that was 1.1 s of the 1.8 s between the data tier's verdict and the model tier's
+project that was 1.1 s of the 1.6-1.8 s between the data tier's verdict and the model tier's
 start, with a core idle while the code and data tiers' pytest ran in their subprocesses. A
 daemon thread imports it then.
 
