@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import NoReturn
 
-__all__ = ["exit_without_teardown"]
+__all__ = ["exit_without_teardown", "exit_without_terminal"]
 
 
 def exit_without_teardown(code: int) -> NoReturn:
@@ -32,4 +32,12 @@ def exit_without_teardown(code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader gone (a closed pipe), a stream closed
             stream.flush()
+    os._exit(code)
+
+
+def exit_without_terminal(code: int) -> NoReturn:
+    """End the process at once, from any thread, once its terminal has gone (SIGHUP): the atexit handlers, then the
+    end. Nothing waits for the other threads (one may be blocked writing to that terminal) and nothing is flushed
+    to it."""
+    atexit._run_exitfuncs()
     os._exit(code)

@@ -85,6 +85,15 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError(f"the program did not exit within {timeout:.0f}s; screen was:\n{self.capture()}")
 
+    def close_terminal(self) -> int:
+        """Close the session's terminal, as closing a terminal window does (the program gets SIGHUP).
+
+        Returns the program's pid: the pane is gone at once, the program may still be cleaning up.
+        """
+        pid = self.pane_pid()
+        self._tmux("kill-session", "-t", self.name)
+        return pid
+
     def kill(self) -> None:
         if self.started:
             self._tmux("kill-server", check=False)

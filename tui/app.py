@@ -38,7 +38,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from mlci.engine.config.loader import Config
     from mlci.engine.demo.scenario import ScenarioPlayer
@@ -136,6 +136,7 @@ class MlciApp(App[int]):
         self.start_engine = start_engine
         """False in tests that feed events by hand: no session, no watcher, no GPU sampling."""
         self.session: Session | None = None
+        self._remove_signal_handlers: Callable[[], None] | None = None
         self.heavy_at_first_paint: tuple[str, ...] | None = None
         """Which of HEAVY_MODULES were imported when the first frame was painted (for tests)."""
 
@@ -175,6 +176,10 @@ class MlciApp(App[int]):
             self.theme = remembered
         self.theme_changed_signal.subscribe(self, lambda theme: save_theme(theme.name))
         self.action_show_panel("tiers")
+        if not self.is_headless:  # a real terminal (`mlci-tui`): the process is the app's
+            from mlci.tui.terminal_signals import quit_on_signals
+
+            self._remove_signal_handlers = quit_on_signals(self)
         # The engine (and with it dvc, mlflow, ...) starts only once the first frame is up.
         self.call_after_refresh(self._after_first_paint)
 
@@ -218,6 +223,15 @@ class MlciApp(App[int]):
         proofs.initial_run(session.request, self.post_engine_event)  # a verdict at once, unless proven green
 
     def on_unmount(self) -> None:
+        if self._remove_signal_handlers is not None:
+            self._remove_signal_handlers()
+        self.stop_engine()
+
+    def stop_engine(self) -> None:
+        """Stop the story and the session: every run cancelled, no process left.
+
+        From any thread; a second call finds nothing left to stop.
+        """
         if self.player is not None:
             self.player.stop()
         if self.session is not None:

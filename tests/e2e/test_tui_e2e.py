@@ -19,8 +19,8 @@ pytestmark = pytest.mark.e2e
 MLCI_TUI = str(Path(sys.executable).parent / "mlci-tui")
 
 
-def open_tui(tmux: Tmux, project: Path) -> str:
-    tmux.start([MLCI_TUI, str(project)], env={"NO_COLOR": "1"})
+def open_tui(tmux: Tmux, project: Path, env: dict[str, str] | None = None) -> str:
+    tmux.start([MLCI_TUI, str(project)], env={"NO_COLOR": "1", **(env or {})})
     return tmux.wait_for("watching", timeout=120)
 
 
@@ -40,6 +40,24 @@ def processes_in(project: Path) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def temporary_files(temp: Path) -> list[str]:
+    """The files under TMPDIR, less the tests' own pytest folders and what the warm runner keeps by design (the
+    modules it learned to preload, `mlci-<uid>/warm/<key>.json`)."""
+    return sorted(
+        name
+        for name in (str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file())
+        if not name.startswith("pytest-of-") and not re.fullmatch(r"mlci-\d+/warm/[0-9a-f]+-\w+\.json", name)
+    )
 
 
 def points_on_screen(screen: str) -> int:
@@ -74,8 +92,13 @@ def test_training_curve_grows_on_screen_while_the_model_tier_trains(sandbox: Pat
     assert "Gates" in screen and "gates pass" in screen
 
 
-def test_quitting_during_a_run_leaves_no_process(sandbox: Path, tmux: Tmux) -> None:
-    open_tui(tmux, sandbox)
+@pytest.mark.parametrize("how", ["q", "closing the terminal"])
+def test_quitting_during_a_run_leaves_no_process_and_no_temporary_file(
+    sandbox: Path, tmux: Tmux, tmp_path: Path, how: str
+) -> None:
+    temp = tmp_path / "temp"  # the dashboard's TMPDIR: where its private index and the runs' reports live
+    temp.mkdir()
+    open_tui(tmux, sandbox, env={"TMPDIR": str(temp)})
     reached = sandbox.parent / "hang-reached"  # outside the project: not a change the dashboard would see
     (sandbox / "tests" / "unit" / "test_hang.py").write_text(
         f"import pathlib, time\n\n\ndef test_hangs():\n    pathlib.Path({str(reached)!r}).touch()\n"
@@ -85,9 +108,15 @@ def test_quitting_during_a_run_leaves_no_process(sandbox: Path, tmux: Tmux) -> N
     # pytest has reached the hanging test (whichever run: the edit may land in mlci's first plan or supersede it).
     wait_until(reached.exists, timeout=120, what="the code tier reaching the hanging test")
     assert processes_in(sandbox), "the code tier should be running in the project"
-    tmux.send_keys("q")
-    tmux.wait_until_dead(timeout=60)
+    assert list(temp.glob("mlci-watch-*")), "the watcher's private index should be in TMPDIR"
+    if how == "q":
+        tmux.send_keys("q")
+        tmux.wait_until_dead(timeout=60)
+    else:
+        pid = tmux.close_terminal()
+        wait_until(lambda: not alive(pid), timeout=60, what="the dashboard ending on SIGHUP")
     assert processes_in(sandbox) == []
+    assert temporary_files(temp) == [], "a temporary file of the dashboard's was left behind"
 
 
 def test_push_from_the_tui_shows_progress_and_sets_the_upstream(sandbox: Path, tmux: Tmux) -> None:
