@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlci.engine.config.dvc_repo import in_dvc_repo, open_dvc_repo
 from mlci.engine.config.gate_file import EvaluationSpec
 
 __all__ = ["DEFAULT_MODEL_DIR", "EvalTarget", "find_eval_target", "infer_label"]
@@ -52,12 +53,10 @@ class EvalTarget:
 
 def _dvc_outputs(root: Path) -> list[tuple[str, Path]]:
     """(stage name, absolute path) of every output DVC tracks, in pipeline order."""
-    if not ((root / "dvc.yaml").is_file() or (root / ".dvc").is_dir()):
+    if not in_dvc_repo(root):
         return []
-    from dvc.repo import Repo
-
     try:
-        with Repo.open(str(root)) as repo:
+        with open_dvc_repo(root) as repo:
             return [(stage.addressing, Path(out.fs_path)) for stage in repo.index.stages for out in stage.outs]
     except Exception:  # not a usable DVC project: fall back to the conventional layout
         return []

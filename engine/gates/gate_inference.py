@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlci.engine.config.dvc_repo import in_dvc_repo, open_dvc_repo
 from mlci.engine.config.gate_file_writer import CurrentMetric, ModelFile
 from mlci.engine.gates.eval_target import find_eval_target
 from mlci.engine.gates.metrics_source import read_dvc_metrics
@@ -53,12 +54,10 @@ def _size(path: Path) -> int:
 
 
 def _dvc_out_paths(root: Path) -> list[tuple[str, Path]]:
-    if not (root / "dvc.yaml").is_file():
+    if not ((root / "dvc.yaml").is_file() and in_dvc_repo(root)):
         return []
-    from dvc.repo import Repo
-
     try:
-        with Repo.open(str(root)) as repo:
+        with open_dvc_repo(root) as repo:
             return [(stage.addressing, Path(out.fs_path)) for stage in repo.index.stages for out in stage.outs]
     except Exception:  # not a usable DVC project: the conventional folder is still looked at
         return []

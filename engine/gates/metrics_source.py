@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.config.dvc_repo import in_dvc_repo, open_dvc_repo
 from mlci.engine.config.metric_names import flatten_numbers, lookup
 
 __all__ = [
@@ -70,11 +71,9 @@ def dvc_rev_data(shown: Mapping[str, Any], rev: str | None) -> list[Mapping[str,
 
 
 def _from_dvc(root: Path, rev: str | None) -> tuple[dict[str, dict[str, float]], list[str]]:
-    from dvc.repo import Repo
-
     files: dict[str, dict[str, float]] = {}
     errors: list[str] = []
-    with Repo.open(str(root)) as repo:
+    with open_dvc_repo(root) as repo:
         shown = repo.metrics.show(revs=[rev] if rev else None, on_error="return")
     for rev_data in dvc_rev_data(shown, rev):
         if "error" in rev_data:
@@ -109,7 +108,7 @@ def read_dvc_metrics(root: Path, *, rev: str | None = None) -> RecordedMetrics:
     """The DVC metrics of the working tree (rev None) or of a git revision; never raises for a bad file."""
     files: dict[str, dict[str, float]] = {}
     errors: list[str] = []
-    if (root / "dvc.yaml").is_file() or (root / ".dvc").is_dir():
+    if in_dvc_repo(root):
         try:
             files, errors = _from_dvc(root, rev)
         except Exception as exc:  # a broken DVC project still gets its other gates evaluated

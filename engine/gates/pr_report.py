@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.config.dvc_repo import in_dvc_repo, open_dvc_repo
 from mlci.engine.config.loader import Config
 from mlci.engine.config.metric_names import canonical, flatten_dotted, lookup
 from mlci.engine.config.tracking_store import quiet_mlflow, unreachable_reason
@@ -121,9 +122,7 @@ def _param_text(value: Any) -> str:
 
 
 def _params(root: Path, rev: str | None) -> dict[str, str]:
-    from dvc.repo import Repo
-
-    with Repo.open(str(root)) as repo:
+    with open_dvc_repo(root) as repo:
         shown = repo.params.show(revs=[rev] if rev else None, on_error="return")
     out: dict[str, str] = {}
     for rev_data in dvc_rev_data(shown, rev):
@@ -138,6 +137,8 @@ def _param_rows(config: Config) -> tuple[tuple[ParamRow, ...], str, str]:
     main = config.git.main_branch
     if not (config.root / "dvc.yaml").is_file():
         return (), "", "No DVC params to compare (no dvc.yaml)."
+    if not in_dvc_repo(config.root):
+        return (), "", "No DVC params to compare (not a DVC repository: no .dvc folder)."
     if not _git(config.root, "rev-parse", "--verify", "--quiet", f"refs/heads/{main}"):
         return (), "", f"No branch `{main}` to compare the params with."
     try:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlci.engine.config.dvc_repo import in_dvc_repo, open_dvc_repo
 from mlci.engine.config.metric_names import flatten_numbers
 from mlci.engine.events import DvcMetric, DvcMetrics, DvcPlot
 
@@ -132,14 +133,14 @@ def _plots(repo: Any, root: Path, errors: list[str]) -> list[DvcPlot]:
 def read_dvc_metrics_event(root: Path, main_branch: str = "main") -> DvcMetrics:
     """The project's metrics (with their value on `main_branch`) and line plots; never raises."""
     root = root.resolve()
+    if not in_dvc_repo(root):  # a git project without DVC: nothing to show, and nothing wrong
+        return DvcMetrics((), "", (), ())
     errors: list[str] = []
     against = main_branch if _branch_exists(root, main_branch) else ""
     values: list[DvcMetric] = []
     plots: list[DvcPlot] = []
     try:
-        from dvc.repo import Repo
-
-        with Repo.open(str(root)) as repo:
+        with open_dvc_repo(root) as repo:
             current = _metrics(repo, root, errors)
             old = _old_values(repo, root, against, errors) if against else {}
             for source, key in sorted({*current, *old}):

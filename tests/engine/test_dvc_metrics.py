@@ -7,6 +7,7 @@ project changes by reading it.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from mlci.engine.events import DvcMetrics, MetricPoint, event_from_json, event_t
 from mlci.engine.loop.last_state import last_known_state
 from mlci.engine.telemetry.dvc_metrics import read_dvc_metrics_event
 
-from tests.loop_projects import EventLog
+from tests.loop_projects import EventLog, make_project
 from tests.unprepared_projects import build_unprepared_project, copy_project, dvc_repro, mlci, porcelain, set_quality
 
 
@@ -77,9 +78,23 @@ def test_the_dashboard_opens_on_the_dvc_metrics_of_a_project_without_mlflow(proj
     assert not (project / "mlflow.db").exists()
 
 
-def test_a_project_that_is_not_dvc_says_so_instead_of_raising(tmp_path: Path) -> None:
-    event = read_dvc_metrics_event(tmp_path)
-    assert event.values == () and event.errors
+@pytest.mark.parametrize("kind", ["a git project without DVC", "a plain folder"])
+def test_a_project_outside_dvc_has_no_dvc_metrics_and_is_not_copied_into_the_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # what TMPDIR decides, for this process
+    project = tmp_path / "project"
+    if kind == "a git project without DVC":
+        make_project(project, tests={"tests/test_ok.py": "def test_ok():\n    assert True\n"})
+    else:
+        project.mkdir()
+    event = read_dvc_metrics_event(project)
+    # DVC's Repo.open cloned such a git repository into TMPDIR (tmp*dvc-clone, tmp*dvc-cache), and never removed it.
+    assert sorted(p.name for p in temp.iterdir()) == []
+    # Nothing to show, and nothing wrong: the panel says "no DVC metrics".
+    assert (event.values, event.diff_against, event.plots, event.errors) == ((), "", (), ())
 
 
 def test_mlci_report_shows_the_dvc_metrics_against_main_and_dvc_plots_without_a_gate_file(project: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,6 +114,18 @@ def test_another_commit_marks_every_verdict_stale(tmp_path: Path) -> None:
     git(root, "commit", "-q", "-m", "more")
     events = _state(root)
     assert all(e.stale for e in events if isinstance(e, LastVerdict | LastGateReport))
+
+
+def test_opening_on_a_git_project_without_dvc_leaves_nothing_in_the_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # what TMPDIR decides, for this process
+    root = _project(tmp_path)  # a model tier, no MLflow, no DVC: the DVC metrics are looked for
+    _record_earlier_session(root)
+    assert {e.tier for e in _state(root) if isinstance(e, LastVerdict)} == {Tier.CODE, Tier.MODEL}
+    assert sorted(p.name for p in temp.iterdir()) == []  # DVC cloned the whole repository here, each time
 
 
 def test_a_cancelled_run_does_not_hide_the_verdict_before_it(tmp_path: Path) -> None:
