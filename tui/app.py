@@ -223,9 +223,10 @@ class MlciApp(App[int]):
         proofs.initial_run(session.request, self.post_engine_event)  # a verdict at once, unless proven green
 
     def on_unmount(self) -> None:
+        self.stop_engine()
+        # Only now: a terminal closed while the runs were being stopped still ends the process cleanly.
         if self._remove_signal_handlers is not None:
             self._remove_signal_handlers()
-        self.stop_engine()
 
     def stop_engine(self) -> None:
         """Stop the story and the session: every run cancelled, no process left.

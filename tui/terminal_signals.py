@@ -48,7 +48,8 @@ def quit_on_signals(app: _Quittable) -> Callable[[], None]:
 
     def remove() -> None:
         loop.remove_signal_handler(signal.SIGTERM)
-        signal.signal(signal.SIGHUP, previous)
+        # None: the handler before was set from C, which Python cannot put back; the default then.
+        signal.signal(signal.SIGHUP, signal.SIG_DFL if previous is None else previous)
 
     return remove
 
