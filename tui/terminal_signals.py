@@ -1,8 +1,8 @@
 """Quitting on `kill` and on the terminal closing as on `q`: the runs stopped, nothing left in /tmp.
 
-Python's default for SIGTERM and SIGHUP ends the process on the spot. The warm servers end with
-their parent, but the watcher's private index (`mlci-watch-*` in TMPDIR) and the runs' report
-files stayed behind, one more each time a terminal window was closed on the dashboard.
+Python's default for SIGTERM and SIGHUP ends the process on the spot: a tier's run and its warm
+server could stay behind, and the watcher's private index (`mlci-watch-*` in TMPDIR) did, one
+more each time a terminal window was closed on the dashboard.
 
 - SIGTERM: the terminal is still there, so the app exits as on `q`, and restores it.
 - SIGHUP: the terminal is gone. Textual's exit restores the terminal first, and was seen blocked
