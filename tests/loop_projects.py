@@ -107,6 +107,20 @@ def living_processes(pids: Iterable[int]) -> list[int]:
     return [pid for pid in pids if _state(str(pid)) not in (None, "Z")]
 
 
+def processes_in(project: Path) -> list[str]:
+    """Processes whose working directory is the project: what a run would leave behind."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "cwd") == str(project):
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
+
+
 def processes_with_env(name: str, value: str) -> list[int]:
     """Living processes whose environment has `name=value`: a command and everything it started."""
     needle = f"{name}={value}".encode()

@@ -9,6 +9,7 @@ engine in worker threads, after the first frame is painted.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
@@ -136,6 +137,8 @@ class MlciApp(App[int]):
         self.start_engine = start_engine
         """False in tests that feed events by hand: no session, no watcher, no GPU sampling."""
         self.session: Session | None = None
+        self._engine_stopped = threading.Event()
+        """Set by stop_engine: a session or story still being made must not start."""
         self._remove_signal_handlers: Callable[[], None] | None = None
         self.heavy_at_first_paint: tuple[str, ...] | None = None
         """Which of HEAVY_MODULES were imported when the first frame was painted (for tests)."""
@@ -208,17 +211,24 @@ class MlciApp(App[int]):
         session = Session(self.config, emit=emit, gpu=True, warm_runner=True)
         self.session = session
         session.start()
+        if self._engine_stopped.is_set():
+            # Quit while the session was being made (`q` at the first frame): stop_engine may have found none.
+            session.stop()
+            return
         # The last known state is read once the watcher is ready: an edit made before then is in what it reads
         # (marked stale), one made after is a change the session plans for. Either way a verdict or a gate
         # report the tree has moved on from says so.
         session.wait_opened(OPEN_WAIT_S)
+        if self._engine_stopped.is_set():
+            return
         self.restore_last_state()
         if self.scenario:
             from mlci.engine.demo.scenario import ScenarioPlayer
 
             # The story begins on a quiet loop: no run at start, the sandbox is green as built.
-            self.player = ScenarioPlayer(session, self.post_engine_event)
-            self.player.start()
+            self.player = player = ScenarioPlayer(session, self.post_engine_event)
+            if not self._engine_stopped.is_set():
+                player.start()
             return
         proofs.initial_run(session.request, self.post_engine_event)  # a verdict at once, unless proven green
 
@@ -231,8 +241,10 @@ class MlciApp(App[int]):
     def stop_engine(self) -> None:
         """Stop the story and the session: every run cancelled, no process left.
 
-        From any thread; a second call finds nothing left to stop.
+        From any thread; a second call finds nothing left to stop. A session still being made when it is called
+        is stopped by `start_session` once made.
         """
+        self._engine_stopped.set()
         if self.player is not None:
             self.player.stop()
         if self.session is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.loop_projects import wait_until
+from tests.loop_projects import living_processes, processes_in, wait_until
 from tests.tmux import Tmux
 
 pytestmark = pytest.mark.e2e
@@ -26,28 +25,6 @@ def open_tui(tmux: Tmux, project: Path, env: dict[str, str] | None = None) -> st
 
 def git(project: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def processes_in(project: Path) -> list[str]:
-    """Processes whose working directory is the project: what a run would leave behind."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.readlink(entry / "cwd") == str(project):
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            continue
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def temporary_files(temp: Path) -> list[str]:
@@ -114,7 +91,7 @@ def test_quitting_during_a_run_leaves_no_process_and_no_temporary_file(
         tmux.wait_until_dead(timeout=60)
     else:
         pid = tmux.close_terminal()
-        wait_until(lambda: not alive(pid), timeout=60, what="the dashboard ending on SIGHUP")
+        wait_until(lambda: living_processes([pid]) == [], timeout=60, what="the dashboard ending on SIGHUP")
     assert processes_in(sandbox) == []
     assert temporary_files(temp) == [], "a temporary file of the dashboard's was left behind"
 

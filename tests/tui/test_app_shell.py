@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from mlci.engine.config.loader import load_config
 from mlci.tui.app import MlciApp
 from mlci.tui.components.git_header import GitHeader
 from mlci.tui.components.tier_panel import TierPanel
+
+from tests.loop_projects import processes_in
 
 
 def git_project(root: Path, *, data: bool = True) -> Path:
@@ -72,6 +75,35 @@ def test_first_frame_is_painted_before_any_heavy_import(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "HEAVY=\n" in result.stdout
+
+
+def test_quitting_at_the_first_frame_stops_the_session_that_was_being_made(tmp_path: Path) -> None:
+    """Quit before the engine has started: the session still being made is stopped once made, and leaves nothing."""
+    root = git_project(tmp_path / "proj")
+    (root / "dvc.yaml").write_text("stages: {}\n")  # DVC's imports: the session takes its time to be made
+    temp = tmp_path / "temp"  # the app's TMPDIR: where the watcher's private index lives
+    temp.mkdir()
+    script = (
+        "import asyncio, sys\n"
+        "from mlci.engine.config.loader import load_config\n"
+        "from mlci.tui.app import MlciApp\n"
+        "async def main():\n"
+        "    app = MlciApp(load_config(sys.argv[1]))\n"
+        "    async with app.run_test(size=(120, 36)) as pilot:\n"
+        "        while app.heavy_at_first_paint is None:\n"
+        "            await pilot.pause(0.02)\n"
+        "        app.exit()\n"  # at once, as `kill` right after opening: before the session is made
+        "asyncio.run(main())\n"  # which waits for the worker that makes the session
+    )
+    env = {**os.environ, "TMPDIR": str(temp)}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    # Made after the quit had found no session to stop: stopped by the worker that made it.
+    left = sorted(str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file())
+    assert left == []
+    assert processes_in(root) == []
 
 
 def test_malformed_config_stops_the_tui_with_file_and_line(tmp_path: Path) -> None:
