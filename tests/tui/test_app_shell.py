@@ -57,9 +57,8 @@ async def test_a_folder_outside_git_says_so(tmp_path: Path) -> None:
         assert "not a git repository" in str(app.query_one(GitHeader).render())
 
 
-def test_first_frame_is_painted_before_any_heavy_import(tmp_path: Path) -> None:
-    root = git_project(tmp_path / "proj")
-    (root / "dvc.yaml").write_text("stages: {}\n")
+def at_the_first_frame(root: Path, then: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The app on `root` in a process of its own, run to its first frame; then `then` (Python, with `app`)."""
     script = (
         "import asyncio, sys\n"
         "from mlci.engine.config.loader import load_config\n"
@@ -69,10 +68,17 @@ def test_first_frame_is_painted_before_any_heavy_import(tmp_path: Path) -> None:
         "    async with app.run_test(size=(120, 36)) as pilot:\n"
         "        while app.heavy_at_first_paint is None:\n"
         "            await pilot.pause(0.02)\n"
-        "        print('HEAVY=' + ','.join(app.heavy_at_first_paint))\n"
-        "asyncio.run(main())\n"
+        f"        {then}\n"
+        "asyncio.run(main())\n"  # which waits for the worker that makes the session
     )
-    result = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=120)
+    argv = [sys.executable, "-c", script, str(root)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_first_frame_is_painted_before_any_heavy_import(tmp_path: Path) -> None:
+    root = git_project(tmp_path / "proj")
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    result = at_the_first_frame(root, "print('HEAVY=' + ','.join(app.heavy_at_first_paint))")
     assert result.returncode == 0, result.stderr
     assert "HEAVY=\n" in result.stdout
 
@@ -83,22 +89,8 @@ def test_quitting_at_the_first_frame_stops_the_session_that_was_being_made(tmp_p
     (root / "dvc.yaml").write_text("stages: {}\n")  # DVC's imports: the session takes its time to be made
     temp = tmp_path / "temp"  # the app's TMPDIR: where the watcher's private index lives
     temp.mkdir()
-    script = (
-        "import asyncio, sys\n"
-        "from mlci.engine.config.loader import load_config\n"
-        "from mlci.tui.app import MlciApp\n"
-        "async def main():\n"
-        "    app = MlciApp(load_config(sys.argv[1]))\n"
-        "    async with app.run_test(size=(120, 36)) as pilot:\n"
-        "        while app.heavy_at_first_paint is None:\n"
-        "            await pilot.pause(0.02)\n"
-        "        app.exit()\n"  # at once, as `kill` right after opening: before the session is made
-        "asyncio.run(main())\n"  # which waits for the worker that makes the session
-    )
-    env = {**os.environ, "TMPDIR": str(temp)}
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(root)], capture_output=True, text=True, timeout=120, env=env
-    )
+    # At once, as `kill` right after opening: before the session is made.
+    result = at_the_first_frame(root, "app.exit()", env={**os.environ, "TMPDIR": str(temp)})
     assert result.returncode == 0, result.stderr
     # Made after the quit had found no session to stop: stopped by the worker that made it.
     left = sorted(str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file())
