@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import textwrap
 import threading
@@ -119,6 +120,16 @@ def processes_in(project: Path) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def temporary_files(temp: Path) -> list[str]:
+    """The files under TMPDIR, less the tests' own pytest folders and what the warm runner keeps by design (the
+    modules it learned to preload, `mlci-<uid>/warm/<key>.json`)."""
+    return sorted(
+        name
+        for name in (str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file())
+        if not name.startswith("pytest-of-") and not re.fullmatch(r"mlci-\d+/warm/[0-9a-f]+-\w+\.json", name)
+    )
 
 
 def processes_with_env(name: str, value: str) -> list[int]:

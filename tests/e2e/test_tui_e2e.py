@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.loop_projects import living_processes, processes_in, wait_until
+from tests.loop_projects import living_processes, processes_in, temporary_files, wait_until
 from tests.tmux import Tmux
 
 pytestmark = pytest.mark.e2e
@@ -25,16 +25,6 @@ def open_tui(tmux: Tmux, project: Path, env: dict[str, str] | None = None) -> st
 
 def git(project: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def temporary_files(temp: Path) -> list[str]:
-    """The files under TMPDIR, less the tests' own pytest folders and what the warm runner keeps by design (the
-    modules it learned to preload, `mlci-<uid>/warm/<key>.json`)."""
-    return sorted(
-        name
-        for name in (str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file())
-        if not name.startswith("pytest-of-") and not re.fullmatch(r"mlci-\d+/warm/[0-9a-f]+-\w+\.json", name)
-    )
 
 
 def points_on_screen(screen: str) -> int:

@@ -12,7 +12,7 @@ from mlci.tui.app import MlciApp
 from mlci.tui.components.git_header import GitHeader
 from mlci.tui.components.tier_panel import TierPanel
 
-from tests.loop_projects import processes_in
+from tests.loop_projects import processes_in, temporary_files
 
 
 def git_project(root: Path, *, data: bool = True) -> Path:
@@ -93,8 +93,7 @@ def test_quitting_at_the_first_frame_stops_the_session_that_was_being_made(tmp_p
     result = at_the_first_frame(root, "app.exit()", env={**os.environ, "TMPDIR": str(temp)})
     assert result.returncode == 0, result.stderr
     # Made after the quit had found no session to stop: stopped by the worker that made it.
-    left = sorted(str(p.relative_to(temp)) for p in temp.rglob("*") if p.is_file())
-    assert left == []
+    assert temporary_files(temp) == []
     assert processes_in(root) == []
 
 
